@@ -1,0 +1,27 @@
+"""The CAM network, its checkpoints and the code that runs it."""
+
+from models.cam import capture_output, class_cam, normalise, weighted_cam
+from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from models.metadata import ModelMetadata
+from models.network import CamNetwork, build_network
+from models.predictor import Prediction, Predictor
+from models.preprocess import to_model_input
+from models.runtime import resolve_device, resolve_precision
+
+__all__ = [
+    "CamNetwork",
+    "CheckpointError",
+    "ModelMetadata",
+    "Prediction",
+    "Predictor",
+    "build_network",
+    "capture_output",
+    "class_cam",
+    "load_checkpoint",
+    "normalise",
+    "resolve_device",
+    "resolve_precision",
+    "save_checkpoint",
+    "to_model_input",
+    "weighted_cam",
+]

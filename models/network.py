@@ -1,0 +1,48 @@
+"""The lesson-7 CAM network: a convolutional body and a class-map conv, with no linear layer.
+
+Each output channel of ``class_maps`` is one class's spatial evidence map, and its spatial mean is that
+class's logit, so the class activation map is read straight off the forward pass with no gradients.
+"""
+
+from collections.abc import Callable
+
+import torch
+import torchvision
+from torch import nn
+
+BodyFactory = Callable[[bool], tuple[nn.Module, int]]
+
+
+def _resnet34_body(pretrained: bool) -> tuple[nn.Module, int]:
+    """All children of torchvision's resnet34 but the last two (avgpool and fc); 512 channels out."""
+    weights = torchvision.models.ResNet34_Weights.IMAGENET1K_V1 if pretrained else None
+    resnet = torchvision.models.resnet34(weights=weights)
+    return nn.Sequential(*list(resnet.children())[:-2]), 512
+
+
+BODIES: dict[str, BodyFactory] = {"resnet34": _resnet34_body}
+
+
+class CamNetwork(nn.Module):
+    """body -> Conv2d(C_body, n_classes, 3, padding=1) -> AdaptiveAvgPool2d(1) -> Flatten -> LogSoftmax."""
+
+    def __init__(self, body: nn.Module, body_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.body = body
+        self.class_maps = nn.Conv2d(body_channels, num_classes, kernel_size=3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.log_softmax = nn.LogSoftmax(dim=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.log_softmax(self.flatten(self.pool(self.class_maps(self.body(images)))))
+
+
+def build_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
+    """Build a CAM network by architecture name; ``pretrained`` downloads torchvision's ImageNet weights."""
+    if architecture not in BODIES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(sorted(BODIES))}")
+    if num_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    body, channels = BODIES[architecture](pretrained)
+    return CamNetwork(body, channels, num_classes)

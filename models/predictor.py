@@ -1,0 +1,57 @@
+"""Run the CAM network on a batch and return probabilities with the raw class maps."""
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.cam import capture_output
+from models.metadata import ModelMetadata
+from models.network import CamNetwork
+from models.runtime import Precision, autocast
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One photo's result: class probabilities (C,) and class maps (C, h, w), float32 on the CPU."""
+
+    probabilities: np.ndarray
+    class_maps: np.ndarray
+
+    def label_index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+
+class Predictor:
+    """Owns the network on its device; ``predict`` is safe to call from any thread."""
+
+    def __init__(self, model: CamNetwork, metadata: ModelMetadata, device: torch.device, precision: Precision) -> None:
+        self.metadata = metadata
+        self.device = device
+        self.precision = precision
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    def predict(self, batch: torch.Tensor) -> list[Prediction]:
+        """Forward a (N, 3, S, S) float batch; one device-to-host copy per output, not per photo."""
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a (N, 3, H, W) batch, got {tuple(batch.shape)}")
+        inputs = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with self._lock, torch.inference_mode(), capture_output(self.model.class_maps) as captured:
+            with autocast(self.device, self.precision):
+                log_probs = self.model(inputs)
+            (maps,) = captured
+            probabilities = log_probs.float().exp().cpu().numpy()
+            class_maps = maps.float().cpu().numpy()
+        return [Prediction(p, m) for p, m in zip(probabilities, class_maps, strict=True)]
+
+    def warm_up(self) -> None:
+        """One forward at the serving shape, so the first request pays no kernel-selection cost."""
+        size = self.metadata.input_size
+        self.predict(torch.zeros(1, 3, size, size))
+
+    @property
+    def hook_count(self) -> int:
+        """Forward hooks currently registered on the class-map conv; should stay 0 between calls."""
+        return len(self.model.class_maps._forward_hooks)
