@@ -1,0 +1,83 @@
+"""The FastAPI application: wires settings, model, store, metrics and routers together."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from cachetools import LRUCache
+from fastapi import FastAPI
+
+from models.checkpoint import load_checkpoint
+from models.predictor import Predictor
+from models.runtime import resolve_device, resolve_precision
+from service.errors import install_error_handlers
+from service.inference import InferenceEngine
+from service.limits import BodySizeLimit
+from service.metrics import Metrics, install_request_metrics
+from service.routes import health, page, predictions
+from service.settings import Settings, get_settings
+from service.state import AppState
+from service.store import PredictionStore
+
+log = logging.getLogger("camserve")
+
+
+def load_predictor(settings: Settings) -> Predictor:
+    """Load the checkpoint named by the settings; raises CheckpointError with a one-line reason."""
+    model, metadata = load_checkpoint(settings.weights_path)
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device)
+    if device.type == "cpu":
+        torch.backends.mkldnn.enabled = True
+    return Predictor(model, metadata, device, precision)
+
+
+def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
+    """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = InferenceEngine(predictor or load_predictor(settings), metrics)
+        store = PredictionStore(settings.store_path, settings.store_max_bytes)
+        app.state.camserve = AppState(
+            settings=settings,
+            engine=engine,
+            store=store,
+            metrics=metrics,
+            rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
+        )
+        warm_up = asyncio.create_task(engine.warm_up())
+        meta = engine.predictor.metadata
+        log.info(
+            "camserve: serving %s %s (trained=%s) on %s/%s",
+            meta.name,
+            meta.version,
+            meta.trained,
+            engine.predictor.device,
+            engine.predictor.precision,
+        )
+        try:
+            yield
+        finally:
+            await warm_up
+            engine.close()
+            store.close()
+
+    app = FastAPI(
+        title="camserve",
+        summary="Cat or dog, and a class activation map of where the model looked.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    install_request_metrics(app, metrics)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes)
+    app.include_router(predictions.router)
+    app.include_router(health.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files(), name="static")
+    return app

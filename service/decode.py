@@ -1,0 +1,110 @@
+"""Photo bytes to an upright RGB image: format allow-list, pixel limit, EXIF orientation, mode handling."""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+EXIF_ORIENTATION_TAG = 0x0112
+TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+BACKGROUND = (255, 255, 255)
+# What turns a photo stored with EXIF orientation N upright (the same table as ImageOps.exif_transpose).
+# Applied directly, because exif_transpose also re-serialises the EXIF block and raises TypeError or
+# struct.error on a mistyped tag elsewhere in it, which would turn a readable photo into a 500.
+UPRIGHT_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+class PhotoRejected(ValueError):
+    """Base of every reason a photo is refused; the message is meant for the person who sent it."""
+
+
+class UnsupportedPhoto(PhotoRejected):
+    """Not an image, or a format camserve does not read."""
+
+
+class PhotoTooLarge(PhotoRejected):
+    """More pixels than the configured limit (decompression-bomb guard)."""
+
+
+class CorruptPhoto(PhotoRejected):
+    """Looks like a supported image but its data cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    """An upright RGB image and the size of the photo as uploaded (after EXIF orientation).
+
+    ``image`` may be smaller than ``width`` x ``height`` when a reduced-size JPEG decode was asked for.
+    """
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+
+
+def decode_photo(data: bytes, max_pixels: int, min_decode_size: int | None = None) -> DecodedPhoto:
+    """Decode ``data``; with ``min_decode_size``, JPEGs are decoded at the smallest DCT scale that still
+    gives at least that many pixels on each side, which is all the model input needs."""
+    if not data:
+        raise UnsupportedPhoto("the uploaded file is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except UnidentifiedImageError as error:
+        raise UnsupportedPhoto(f"not an image in a supported format ({', '.join(SUPPORTED_FORMATS)})") from error
+    except Image.DecompressionBombError as error:
+        raise PhotoTooLarge(f"the photo has too many pixels (limit {max_pixels:,})") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise CorruptPhoto(f"the image header could not be read: {error}") from error
+
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PhotoTooLarge(f"the photo has {width * height:,} pixels; the limit is {max_pixels:,}")
+    orientation = _orientation(image)
+    if orientation in TRANSPOSING_ORIENTATIONS:
+        width, height = height, width
+    if min_decode_size and image.format == "JPEG":
+        image.draft("RGB", (min_decode_size, min_decode_size))
+    try:
+        image.load()
+        upright = image.transpose(UPRIGHT_TRANSPOSE[orientation]) if orientation in UPRIGHT_TRANSPOSE else image
+        rgb = _to_rgb(upright)
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
+        raise CorruptPhoto(f"the image data could not be decoded: {error}") from error
+    return DecodedPhoto(rgb, width, height, image.format or "unknown")
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation, or None where there is none or it is unreadable (then the photo is left as is)."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION_TAG)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return None
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to 8-bit RGB: 16-bit scaled (not clipped), transparency composited over white."""
+    if image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float32)
+        if image.mode != "F" or pixels.max(initial=0.0) > 255.0:
+            pixels = pixels / 257.0
+        gray = Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8), mode="L")
+        return gray.convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

@@ -1,0 +1,61 @@
+"""Prometheus metrics in a registry per app, so several apps (tests) never share counters."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "camserve_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "camserve_http_request_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "camserve_inference_batch_size",
+            "Photos per forward pass.",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.inference_latency = Histogram(
+            "camserve_inference_seconds",
+            "Forward pass latency, whole batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_request_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """Count every request by its route template (not the raw path, which would explode label counts)."""
+
+    @app.middleware("http")
+    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.requests.labels(request.method, template, str(status)).inc()
+            metrics.request_latency.labels(request.method, template).observe(time.perf_counter() - started)

@@ -1,0 +1,60 @@
+"""Class maps to pictures: choose the map, upsample it to the photo, colour it, blend it, encode PNG."""
+
+from enum import StrEnum
+
+import cv2
+import numpy as np
+
+from models.cam import class_cam, normalise, weighted_cam
+
+
+class Colormap(StrEnum):
+    magma = "magma"
+    inferno = "inferno"
+    viridis = "viridis"
+    plasma = "plasma"
+    turbo = "turbo"
+    jet = "jet"
+    hot = "hot"
+
+
+_OPENCV_COLORMAPS = {
+    Colormap.magma: cv2.COLORMAP_MAGMA,
+    Colormap.inferno: cv2.COLORMAP_INFERNO,
+    Colormap.viridis: cv2.COLORMAP_VIRIDIS,
+    Colormap.plasma: cv2.COLORMAP_PLASMA,
+    Colormap.turbo: cv2.COLORMAP_TURBO,
+    Colormap.jet: cv2.COLORMAP_JET,
+    Colormap.hot: cv2.COLORMAP_HOT,
+}
+
+
+def select_cam(class_maps: np.ndarray, probabilities: np.ndarray, class_index: int | None) -> np.ndarray:
+    """The weighted CAM (``class_index`` None) or one class's map, normalised to [0, 1] at map size."""
+    raw = weighted_cam(class_maps, probabilities) if class_index is None else class_cam(class_maps, class_index)
+    return normalise(raw)
+
+
+def upsample(cam: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Stretch the map over the whole photo; cell centres map to the centres of the regions they saw."""
+    return cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def colorize(cam: np.ndarray, colormap: Colormap) -> np.ndarray:
+    """[0, 1] map to an RGB uint8 picture. OpenCV's colormaps produce BGR; convert before anyone sees it."""
+    levels = np.clip(np.rint(cam * 255.0), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(levels, _OPENCV_COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)
+
+
+def blend(photo: np.ndarray, heatmap: np.ndarray, alpha: float) -> np.ndarray:
+    """``alpha`` of heatmap over ``1 - alpha`` of photo, both RGB uint8 of the same size."""
+    if photo.shape != heatmap.shape:
+        raise ValueError(f"photo {photo.shape} and heatmap {heatmap.shape} differ in shape")
+    return cv2.addWeighted(photo, 1.0 - alpha, heatmap, alpha, 0.0)
+
+
+def encode_png(rgb: np.ndarray, compression: int) -> bytes:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()

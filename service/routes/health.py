@@ -1,0 +1,38 @@
+"""Liveness, readiness and metrics."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from service.schemas import Readiness
+from service.state import AppState, get_state
+
+router = APIRouter(tags=["operations"])
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and answering; says nothing about the model."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(state: State) -> JSONResponse:
+    """Ready once the model is loaded and warmed up; says loudly when the weights are a placeholder."""
+    warnings = [] if state.metadata.trained else ["the served model is an UNTRAINED placeholder"]
+    body = Readiness(
+        ready=state.engine.ready,
+        model=state.model_info,
+        device=str(state.engine.predictor.device),
+        precision=state.engine.predictor.precision,
+        warnings=warnings,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(state: State) -> Response:
+    return state.metrics.render()

@@ -1,0 +1,46 @@
+"""The JSON shapes of the API, so OpenAPI documents exactly what clients get."""
+
+from pydantic import BaseModel, Field
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    trained: bool = Field(description="False for the untrained placeholder: its answers mean nothing.")
+
+
+class Links(BaseModel):
+    self: str
+    overlay: str
+    heatmap: str
+
+
+class Timings(BaseModel):
+    decode_ms: float = Field(description="Decode and preprocess.")
+    inference_ms: float = Field(description="Waiting for and running the forward pass.")
+    total_ms: float = Field(description="From the upload read to the result, before it is stored.")
+
+
+class PredictionResult(BaseModel):
+    id: str
+    created_at: str
+    label: str
+    confidence: float = Field(ge=0, le=1)
+    probabilities: dict[str, float]
+    width: int = Field(description="Width of the photo as uploaded, after EXIF orientation.")
+    height: int = Field(description="Height of the photo as uploaded, after EXIF orientation.")
+    model: ModelInfo
+    links: Links
+    timings: Timings
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model: ModelInfo
+    device: str
+    precision: str
+    warnings: list[str]

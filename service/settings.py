@@ -1,0 +1,45 @@
+"""Service settings, read from ``CAMSERVE_*`` environment variables; the defaults are the documented ones."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.runtime import DeviceChoice, PrecisionChoice
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "camserve-resnet34.safetensors"
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAMSERVE_", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    device: DeviceChoice = Field("auto", description="'auto' picks CUDA when available, else CPU.")
+    precision: PrecisionChoice = Field(
+        "auto", description="'auto': bf16/fp16 on CUDA, bf16 on CPUs with AMX, else fp32."
+    )
+    weights_path: Path = Field(DEFAULT_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
+    store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
+    store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")
+    max_upload_bytes: int = Field(20 * MIB, ge=1024, description="Largest accepted upload, in bytes.")
+    max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
+    render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")
+    png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
+
+    @model_validator(mode="after")
+    def _store_holds_uploads(self) -> "Settings":
+        """Eviction never removes the result just stored, so the bound must leave room for the largest one."""
+        if self.store_max_bytes < 2 * self.max_upload_bytes:
+            raise ValueError(
+                f"store_max_bytes ({self.store_max_bytes:,}) must be at least twice max_upload_bytes "
+                f"({self.max_upload_bytes:,})"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

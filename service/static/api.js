@@ -1,0 +1,64 @@
+// Talks to the camserve API and turns every failure into a sentence a person can act on.
+
+export class ApiError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const MESSAGES = {
+  404: "That result is no longer stored on the server. Please upload the photo again.",
+  413: "That photo is too large. Please choose a smaller one (fewer pixels or a smaller file).",
+  415: "That file is not an image we can read. Please choose a JPEG, PNG or WebP photo.",
+  422: "That photo could not be read; it may be damaged. Please try another one.",
+  503: "The server is busy right now. Please try again in a moment.",
+};
+
+async function describe(response) {
+  const known = MESSAGES[response.status];
+  if (known) return known;
+  let detail = "";
+  try {
+    detail = (await response.json()).detail ?? "";
+  } catch {
+    // Not JSON (a proxy's error page, say): the status alone has to do.
+  }
+  return `Something went wrong on the server (${response.status}${detail ? `: ${detail}` : ""}). Please try again.`;
+}
+
+async function call(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    throw new ApiError("Could not reach the server. Check your connection and try again.");
+  }
+  if (!response.ok) throw new ApiError(await describe(response), response.status);
+  return response.json();
+}
+
+export function predict(file) {
+  const body = new FormData();
+  body.append("file", file);
+  return call("/predictions", { method: "POST", body });
+}
+
+export function fetchPrediction(id) {
+  return call(`/predictions/${encodeURIComponent(id)}`);
+}
+
+export async function fetchReadiness() {
+  // 503 while warming up still carries the model info, so read the body whatever the status.
+  try {
+    return await (await fetch("/readyz")).json();
+  } catch {
+    return null;
+  }
+}
+
+export function overlayUrl(result, { alpha, colormap, className }) {
+  const query = new URLSearchParams({ alpha: String(alpha), colormap });
+  if (className) query.set("class", className);
+  return `${result.links.overlay}?${query}`;
+}

@@ -1,0 +1,214 @@
+// The page: upload a photo (pick, drop or paste), show the answer and the overlay, tune how it is drawn.
+
+import { ApiError, fetchPrediction, fetchReadiness, overlayUrl, predict } from "./api.js";
+import * as history from "./history.js";
+
+const $ = (id) => document.getElementById(id);
+const main = $("main");
+const fileInput = $("file");
+const alpha = $("alpha");
+const colormap = $("colormap");
+const maps = $("maps");
+const overlay = $("overlay");
+const photo = $("photo");
+const download = $("download");
+
+const DEBOUNCE_MS = 250; // a slider drag fires many inputs; only ask the server for the one it settles on
+let current = null; // the result on screen
+let photoUrl = null; // blob: URL of the uploaded photo, revoked when replaced
+
+const percent = (p) => `${(p * 100).toFixed(1)}%`;
+
+function debounce(fn, ms) {
+  let timer;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
+function announce(text) {
+  $("status").textContent = text;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setBusy(busy) {
+  main.setAttribute("aria-busy", String(busy));
+  $("busy").hidden = !busy;
+  $("dropzone").classList.toggle("disabled", busy);
+  for (const control of main.querySelectorAll("input, select, button")) control.disabled = busy;
+}
+
+function selectedClass() {
+  return maps.querySelector("input:checked")?.value || null;
+}
+
+function updateOverlay() {
+  if (!current) return;
+  const url = overlayUrl(current, { alpha: Number(alpha.value), colormap: colormap.value, className: selectedClass() });
+  overlay.classList.add("loading");
+  overlay.src = url;
+  download.href = url;
+  download.download = `camserve-${current.id}-overlay.png`;
+}
+const updateOverlaySoon = debounce(updateOverlay, DEBOUNCE_MS);
+
+function radio(value, text, checked) {
+  const label = document.createElement("label");
+  const input = document.createElement("input");
+  Object.assign(input, { type: "radio", name: "map", value, checked });
+  input.addEventListener("change", updateOverlay);
+  label.append(input, ` ${text}`);
+  return label;
+}
+
+function renderMaps(names) {
+  const keep = selectedClass();
+  maps.querySelectorAll("label").forEach((label) => label.remove());
+  maps.append(radio("", "Both, weighted by probability", !names.includes(keep)));
+  for (const name of names) maps.append(radio(name, `Only “${name}”`, name === keep));
+}
+
+function renderBars(result) {
+  const bars = $("bars");
+  bars.replaceChildren();
+  for (const [name, p] of Object.entries(result.probabilities)) {
+    const item = document.createElement("li");
+    item.classList.toggle("winner", name === result.label);
+    const fill = document.createElement("span");
+    fill.className = "fill";
+    fill.style.width = percent(p);
+    const track = document.createElement("span");
+    track.className = "track";
+    track.append(fill);
+    const nameEl = document.createElement("span");
+    nameEl.textContent = name;
+    const value = document.createElement("span");
+    value.textContent = percent(p);
+    item.append(nameEl, track, value);
+    bars.append(item);
+  }
+}
+
+function show(result, localPhoto) {
+  current = result;
+  $("label").textContent = result.label;
+  $("untrained").hidden = result.model.trained;
+  renderBars(result);
+  renderMaps(Object.keys(result.probabilities));
+  // Reopened results have no local file; the overlay at opacity 0 is the photo itself.
+  photo.src = localPhoto ?? overlayUrl(result, { alpha: 0, colormap: colormap.value });
+  for (const img of [photo, overlay]) Object.assign(img, { width: result.width, height: result.height });
+  updateOverlay();
+  $("result").hidden = false;
+  $("result-heading").focus();
+  const caveat = result.model.trained ? "" : " (untrained demo model: this means nothing)";
+  announce(`The model says ${result.label}, ${percent(result.confidence)} sure${caveat}.`);
+  renderHistory();
+}
+
+async function withBusy(doing, work) {
+  showError("");
+  $("busy-text").textContent = doing;
+  setBusy(true);
+  announce(doing);
+  try {
+    await work();
+  } catch (error) {
+    announce("");
+    showError(error instanceof ApiError ? error.message : "Something went wrong in this page. Please reload it.");
+    if (!(error instanceof ApiError)) console.error(error);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function upload(file) {
+  if (!file) return;
+  return withBusy("Looking at your photo…", async () => {
+    const result = await predict(file);
+    if (photoUrl) URL.revokeObjectURL(photoUrl);
+    photoUrl = URL.createObjectURL(file);
+    history.remember(result, file.name || "pasted image");
+    show(result, photoUrl);
+  });
+}
+
+function reopen(id) {
+  return withBusy("Opening that result…", async () => {
+    try {
+      show(await fetchPrediction(id), null);
+    } catch (error) {
+      if (error.status === 404) {
+        history.forget(id);
+        renderHistory();
+      }
+      throw error;
+    }
+  });
+}
+
+function renderHistory() {
+  const items = history.load();
+  $("history-empty").hidden = items.length > 0;
+  $("history").replaceChildren(
+    ...items.map((item) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `${item.label} (${percent(item.confidence)}) · ${item.name} · ${new Date(item.at).toLocaleString()}`;
+      button.setAttribute("aria-current", String(item.id === current?.id));
+      button.addEventListener("click", () => reopen(item.id));
+      const entry = document.createElement("li");
+      entry.append(button);
+      return entry;
+    }),
+  );
+}
+
+function wireDropAndPaste() {
+  const dropzone = $("dropzone");
+  // Anywhere on the page accepts a drop, and a missed drop must not navigate away from the page.
+  window.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    dropzone.classList.add("dragging");
+  });
+  window.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) dropzone.classList.remove("dragging");
+  });
+  window.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropzone.classList.remove("dragging");
+    if (main.getAttribute("aria-busy") !== "true") upload(event.dataTransfer?.files[0]);
+  });
+  document.addEventListener("paste", (event) => {
+    const file = event.clipboardData?.files[0];
+    if (file && main.getAttribute("aria-busy") !== "true") {
+      event.preventDefault();
+      upload(file);
+    }
+  });
+}
+
+fileInput.addEventListener("change", () => {
+  upload(fileInput.files[0]);
+  fileInput.value = ""; // choosing the same file again must upload again
+});
+alpha.addEventListener("input", () => {
+  $("alpha-value").textContent = `${Math.round(alpha.value * 100)}%`;
+  updateOverlaySoon();
+});
+colormap.addEventListener("change", updateOverlaySoon);
+$("controls").addEventListener("submit", (event) => event.preventDefault());
+for (const event of ["load", "error"]) overlay.addEventListener(event, () => overlay.classList.remove("loading"));
+overlay.addEventListener("error", () => {
+  if (current) showError("The heatmap picture could not be loaded. Please try again.");
+});
+wireDropAndPaste();
+renderHistory();
+fetchReadiness().then((readiness) => {
+  if (readiness?.model && !readiness.model.trained) $("untrained").hidden = false;
+});
