@@ -1,0 +1,141 @@
+"""Shared fixtures: the committed checkpoint, a tiny hand-built CAM model, apps and clients over temp stores,
+and ``camserve serve`` as a real process."""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+from torch import nn
+
+from models.checkpoint import load_checkpoint
+from models.metadata import ModelMetadata
+from models.network import CamNetwork
+from models.predictor import Predictor
+from service.app import create_app
+from service.settings import DEFAULT_WEIGHTS, Settings
+
+TESTS = Path(__file__).resolve().parent
+CHELSEA = TESTS / "chelsea.png"
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
+
+TINY_INPUT = 64
+TINY_CELL = 8  # the tiny model's map has one cell per 8x8 input pixels: 8 x 8 cells
+
+
+@pytest.fixture(scope="session")
+def chelsea_bytes() -> bytes:
+    return CHELSEA.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def served_predictor() -> Predictor:
+    """The committed checkpoint on CPU fp32, loaded once for the whole run."""
+    model, metadata = load_checkpoint(DEFAULT_WEIGHTS)
+    return Predictor(model, metadata, torch.device("cpu"), "fp32")
+
+
+def build_red_patch_network() -> CamNetwork:
+    """A CAM network whose 'red' class map is high exactly where the input is saturated red.
+
+    body: average-pool each 8x8 block (one map cell per block); class_maps: class 0 ('red') = R - G - B
+    at the centre tap of the 3x3 kernel, class 1 ('other') = its negative. Built by hand so tests know
+    where the map must peak.
+    """
+    network = CamNetwork(nn.AvgPool2d(TINY_CELL), body_channels=3, num_classes=2)
+    with torch.no_grad():
+        network.class_maps.weight.zero_()
+        network.class_maps.bias.zero_()
+        network.class_maps.weight[0, :, 1, 1] = torch.tensor([4.0, -2.0, -2.0])
+        network.class_maps.weight[1, :, 1, 1] = torch.tensor([-4.0, 2.0, 2.0])
+    return network.eval()
+
+
+@pytest.fixture(scope="session")
+def red_patch_predictor() -> Predictor:
+    metadata = ModelMetadata(
+        name="red-patch",
+        version="test",
+        architecture="resnet34",
+        class_names=("red", "other"),
+        input_size=TINY_INPUT,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        trained=True,
+    )
+    return Predictor(build_red_patch_network(), metadata, torch.device("cpu"), "fp32")
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(store_path=tmp_path / "store.sqlite3")
+
+
+def wait_until_ready(client: TestClient, timeout_s: float = 60.0) -> None:
+    """Warm-up runs in the background after start-up; wait for /readyz like a load balancer would."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not become ready")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def client(settings: Settings, served_predictor: Predictor) -> Iterator[TestClient]:
+    """A client of the real app on the committed weights, started and warmed up."""
+    with TestClient(create_app(settings, served_predictor)) as test_client:
+        wait_until_ready(test_client)
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_camserve(store_path: Path, timeout_s: float = 60.0) -> Iterator[str]:
+    """``camserve serve`` as a real process, as the README runs it; yields its base URL once it is ready.
+
+    Its output goes to a file beside the store, not a pipe: nobody drains a pipe while tests run, and a
+    full one would stall the server.
+    """
+    port = free_port()
+    env = {**os.environ, "CAMSERVE_STORE_PATH": str(store_path)}
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    log_path = store_path.with_suffix(".log")
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                assert process.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

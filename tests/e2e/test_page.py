@@ -1,0 +1,202 @@
+"""The web page, driven like a person would: upload, read the answer, tune the overlay, come back later."""
+
+import base64
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from tests.conftest import CHELSEA
+from tests.e2e.conftest import ARTIFACTS, playwright_api
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Request, Route
+
+expect = playwright_api().expect  # skips this module without Playwright and Chromium (fails in CI)
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _is_upload(request: "Request") -> bool:
+    return request.method == "POST" and urlparse(request.url).path == "/predictions"
+
+
+def _overlay_query(request: "Request") -> dict[str, str] | None:
+    """The query of an overlay request, or None for any other request."""
+    url = urlparse(request.url)
+    if not url.path.endswith("/overlay.png"):
+        return None
+    return {key: values[0] for key, values in parse_qs(url.query).items()}
+
+
+def upload_chelsea(page: "Page") -> dict[str, Any]:
+    """Choose tests/chelsea.png in the file input; returns the API's answer once the page shows it."""
+    with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+        page.locator("#file").set_input_files(CHELSEA)
+    assert answer.value.status == 201
+    result: dict[str, Any] = answer.value.json()
+    expect(page.locator("#label")).to_have_text(result["label"])
+    return result
+
+
+def overlay_size(page: "Page") -> list[int]:
+    """Wait until the overlay picture has loaded; its natural width and height."""
+    overlay = page.locator("#overlay")
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=overlay.element_handle())
+    return overlay.evaluate("image => [image.naturalWidth, image.naturalHeight]")
+
+
+def test_upload_shows_label_probabilities_and_overlay(page: "Page") -> None:
+    result = upload_chelsea(page)
+    # The committed weights are an untrained placeholder whose answer on chelsea.png happens to be "cat".
+    assert result["label"] == "cat"
+    expect(page.locator("#label")).to_have_text("cat")
+    expect(page.locator("#untrained")).to_be_visible()
+    expect(page.locator("#status")).to_contain_text("The model says cat")
+    for name, probability in result["probabilities"].items():
+        expect(page.locator("#bars li", has_text=name)).to_contain_text(f"{probability * 100:.1f}%")
+    assert overlay_size(page) == [451, 300]
+    overlay_src = page.locator("#overlay").get_attribute("src")
+    assert overlay_src is not None
+    assert overlay_src.startswith(result["links"]["overlay"] + "?")
+    expect(page.locator("#download")).to_have_attribute("href", overlay_src)
+    expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"^blob:"))
+
+
+# A drop or a paste carries a DataTransfer; build one holding the photo and fire the event the browser would.
+DELIVER_FILE = """([kind, data]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "chelsea.png", { type: "image/png" }));
+  const event = kind === "drop"
+    ? new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true })
+    : new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true });
+  document.querySelector(kind === "drop" ? "#dropzone" : "body").dispatchEvent(event);
+}"""
+
+
+@pytest.mark.parametrize("kind", ["drop", "paste"])
+def test_a_dropped_or_pasted_photo_is_uploaded(page: "Page", kind: str) -> None:
+    photo = base64.b64encode(CHELSEA.read_bytes()).decode()
+    with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+        page.evaluate(DELIVER_FILE, [kind, photo])
+    assert answer.value.status == 201
+    expect(page.locator("#label")).to_have_text(answer.value.json()["label"])
+    assert overlay_size(page) == [451, 300]
+
+
+def test_busy_state_while_waiting(page: "Page") -> None:
+    held: list[Route] = []
+    page.route("**/predictions", lambda route: held.append(route))
+    page.locator("#file").set_input_files(CHELSEA)
+    expect(page.locator("#main")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#busy")).to_be_visible()
+    expect(page.locator("#alpha")).to_be_disabled()
+    expect(page.locator("#file")).to_be_disabled()
+    page.screenshot(path=ARTIFACTS / "busy-state.png")
+    assert held, "the upload never reached the network"
+    held[0].continue_()
+    expect(page.locator("#label")).to_have_text("cat")
+    expect(page.locator("#main")).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#file")).to_be_enabled()
+
+
+def test_slider_colormap_and_class_switch_change_the_overlay(page: "Page") -> None:
+    upload_chelsea(page)
+    overlay_size(page)
+    with page.expect_request(lambda request: (_overlay_query(request) or {}).get("alpha") == "0.4") as moved:
+        page.locator("#alpha").focus()
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+    expect(page.locator("#alpha-value")).to_have_text("40%")
+    assert "class" not in (_overlay_query(moved.value) or {})
+
+    with page.expect_request(lambda request: (_overlay_query(request) or {}).get("colormap") == "viridis"):
+        page.get_by_label("Colours").select_option("viridis")
+
+    with page.expect_request(lambda request: (_overlay_query(request) or {}).get("class") == "dog") as switched:
+        page.get_by_label("Only “dog”").check()
+    assert _overlay_query(switched.value) == {"alpha": "0.4", "colormap": "viridis", "class": "dog"}
+    expect(page.locator("#overlay")).to_have_attribute("src", re.compile(r"class=dog"))
+    expect(page.locator("#download")).to_have_attribute("href", re.compile(r"class=dog"))
+    assert overlay_size(page) == [451, 300]
+
+
+def test_a_text_file_gets_a_plain_error(page: "Page") -> None:
+    with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+        page.locator("#file").set_input_files(
+            files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo at all"}]
+        )
+    assert answer.value.status == 415
+    expect(page.locator("#error")).to_have_text(
+        "That file is not an image we can read. Please choose a JPEG, PNG or WebP photo."
+    )
+    expect(page.locator("#result")).to_be_hidden()
+    expect(page.locator("#file")).to_be_enabled()
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (503, "The server is busy right now. Please try again in a moment."),
+        (413, "That photo is too large. Please choose a smaller one (fewer pixels or a smaller file)."),
+        (None, "Could not reach the server. Check your connection and try again."),
+    ],
+    ids=["busy", "too-large", "network-failure"],
+)
+def test_api_failures_get_plain_messages(page: "Page", status: int | None, message: str) -> None:
+    def answer(route: "Route") -> None:
+        if status is None:
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(status=status, json={"detail": "server words"})
+
+    page.route("**/predictions", answer)
+    page.locator("#file").set_input_files(CHELSEA)
+    expect(page.locator("#error")).to_have_text(message)
+    expect(page.locator("#main")).to_have_attribute("aria-busy", "false")
+
+
+def test_history_survives_a_reload_and_reopens(page: "Page") -> None:
+    result = upload_chelsea(page)
+    page.reload()
+    expect(page.locator("#result")).to_be_hidden()
+    entry = page.locator("#history button").first
+    expect(entry).to_contain_text("cat")
+    expect(entry).to_contain_text("chelsea.png")
+    with page.expect_response(f"**/predictions/{result['id']}") as reopened:
+        entry.click()
+    assert reopened.value.status == 200
+    expect(page.locator("#label")).to_have_text(result["label"])
+    expect(page.locator("#overlay")).to_have_attribute("src", re.compile(re.escape(result["links"]["overlay"])))
+    # No local file after a reload: the photo is the overlay at opacity 0.
+    expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"alpha=0(&|$)"))
+    assert overlay_size(page) == [451, 300]
+
+
+def test_fits_a_phone_screen(page: "Page") -> None:
+    page.set_viewport_size(PHONE)
+    upload_chelsea(page)
+    overlay_size(page)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    box = page.locator("#overlay").bounding_box()
+    assert box is not None
+    assert box["width"] <= PHONE["width"]
+
+
+def test_page_is_self_contained_and_locked_down(base_url: str) -> None:
+    response = httpx.get(base_url + "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"].startswith("default-src 'self'; img-src 'self' blob: data:")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "http://" not in response.text
+    assert "https://" not in response.text
+    for asset in ("app.js", "api.js", "history.js", "app.css"):
+        served = httpx.get(f"{base_url}/static/{asset}")
+        assert served.status_code == 200, asset
+        assert served.headers["x-content-type-options"] == "nosniff"

@@ -1,0 +1,27 @@
+"""The network is the lesson's: its log-probabilities are exactly log_softmax of the class maps' means."""
+
+import pytest
+import torch
+
+from models.cam import capture_output
+from models.network import build_network
+
+
+def test_resnet34_layout_and_map_shape() -> None:
+    network = build_network("resnet34", num_classes=3).eval()
+    assert network.class_maps.in_channels == 512
+    assert network.class_maps.kernel_size == (3, 3)
+    assert network.class_maps.padding == (1, 1)
+    with torch.inference_mode(), capture_output(network.class_maps) as captured:
+        log_probs = network(torch.randn(2, 3, 224, 224))
+    (maps,) = captured
+    assert maps.shape == (2, 3, 7, 7)
+    assert log_probs.shape == (2, 3)
+    # No linear layer: each class's logit is the spatial mean of its map, so the CAM is exact.
+    torch.testing.assert_close(log_probs, torch.log_softmax(maps.mean(dim=(2, 3)), dim=1))
+
+
+@pytest.mark.parametrize(("architecture", "classes"), [("resnet99", 2), ("resnet34", 1)])
+def test_build_network_rejects_bad_requests(architecture: str, classes: int) -> None:
+    with pytest.raises(ValueError):
+        build_network(architecture, classes)

@@ -1,0 +1,46 @@
+"""The predictor: batch results equal single results, hooks never accumulate, bf16 agrees with fp32."""
+
+import numpy as np
+import pytest
+import torch
+
+from models.predictor import Predictor
+
+
+def all_hooks(predictor: Predictor) -> int:
+    return sum(len(m._forward_hooks) for m in predictor.model.modules())
+
+
+def test_batch_equals_one_at_a_time(served_predictor: Predictor) -> None:
+    torch.manual_seed(1)
+    batch = torch.randn(3, 3, 224, 224)
+    together = served_predictor.predict(batch)
+    for index, result in enumerate(together):
+        (alone,) = served_predictor.predict(batch[index : index + 1])
+        np.testing.assert_allclose(result.probabilities, alone.probabilities, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(result.class_maps, alone.class_maps, rtol=1e-4, atol=1e-5)
+        assert result.class_maps.shape == (2, 7, 7)
+        assert result.class_maps.dtype == np.float32
+
+
+def test_hooks_do_not_accumulate(served_predictor: Predictor) -> None:
+    before = all_hooks(served_predictor)
+    for _ in range(5):
+        served_predictor.predict(torch.zeros(1, 3, 224, 224))
+    assert served_predictor.hook_count == 0
+    assert all_hooks(served_predictor) == before
+
+
+def test_bad_batch_shape_is_refused(served_predictor: Predictor) -> None:
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        served_predictor.predict(torch.zeros(3, 224, 224))
+
+
+def test_bf16_matches_fp32_labels(red_patch_predictor: Predictor) -> None:
+    """bf16 autocast is a serving option; on the hand-built model it must give the same answers."""
+    bf16 = Predictor(red_patch_predictor.model, red_patch_predictor.metadata, torch.device("cpu"), "bf16")
+    torch.manual_seed(2)
+    batch = torch.rand(4, 3, 64, 64)
+    for a, b in zip(red_patch_predictor.predict(batch), bf16.predict(batch), strict=True):
+        assert a.label_index() == b.label_index()
+        np.testing.assert_allclose(a.class_maps, b.class_maps, atol=0.05)

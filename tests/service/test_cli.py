@@ -1,0 +1,61 @@
+"""The ``camserve`` command: offline predictions, clear start-up failures, and a real served process."""
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from service.cli import main
+from tests.conftest import CHELSEA, serve_camserve
+
+
+def test_predict_json_and_overlays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", str(CHELSEA), "--json", "--overlay-dir", str(tmp_path / "out")]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["label"] in {"cat", "dog"}
+    assert (result["width"], result["height"]) == (451, 300)
+    assert Image.open(result["overlay"]).size == (451, 300)
+
+
+def test_predict_reports_bad_photos_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    assert main(["predict", str(CHELSEA), str(text)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{CHELSEA}: ")
+    assert f"{text}: error: not an image" in captured.err
+
+
+@pytest.mark.parametrize("command", [["serve"], ["predict", str(CHELSEA)]])
+def test_missing_weights_fail_with_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    monkeypatch.setenv("CAMSERVE_WEIGHTS_PATH", str(tmp_path / "gone.safetensors"))
+    assert main(command) == 2
+    assert capsys.readouterr().err == f"camserve: error: {tmp_path / 'gone.safetensors'}: weights file not found\n"
+
+
+def test_invalid_settings_are_reported(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CAMSERVE_PORT", "not-a-port")
+    assert main(["serve"]) == 2
+    assert "invalid CAMSERVE_* settings" in capsys.readouterr().err
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    with serve_camserve(tmp_path / "store.sqlite3") as base:
+        yield base
+
+
+def test_serve_answers_like_the_readme_says(served: str) -> None:
+    with CHELSEA.open("rb") as photo:
+        response = httpx.post(f"{served}/predictions", files={"file": photo})
+    assert response.status_code == 201
+    overlay = httpx.get(served + response.json()["links"]["overlay"])
+    assert overlay.status_code == 200
+    assert overlay.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(overlay.content)).size == (451, 300)

@@ -1,0 +1,44 @@
+"""Operations endpoints: liveness, readiness with the model's honesty, Prometheus metrics, OpenAPI."""
+
+from fastapi.testclient import TestClient
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ready"] is True
+    assert body["device"] == "cpu"
+    assert body["precision"] == "fp32"
+    if body["model"]["trained"]:
+        assert body["warnings"] == []
+    else:
+        assert "UNTRAINED placeholder" in body["warnings"][0]
+
+
+def test_readyz_is_503_before_warm_up(client: TestClient) -> None:
+    client.app.state.camserve.engine.ready = False
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["ready"] is False
+
+
+def test_metrics_count_requests_by_route_and_inference(client: TestClient, chelsea_bytes: bytes) -> None:
+    client.post("/predictions", files={"file": ("c.png", chelsea_bytes)})
+    client.get("/predictions/nope")
+    text = client.get("/metrics").text
+    assert 'camserve_http_requests_total{method="POST",route="/predictions",status="201"} 1.0' in text
+    assert 'route="/predictions/{prediction_id}",status="404"' in text
+    assert "camserve_inference_batch_size_count 1.0" in text  # the request; warm-up is not counted
+    assert "camserve_inference_seconds_bucket" in text
+    assert "camserve_http_request_seconds_bucket" in text
+
+
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/predictions", "/predictions/{prediction_id}/overlay.png", "/readyz"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200

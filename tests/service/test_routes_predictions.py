@@ -1,0 +1,204 @@
+"""The predictions API end to end on the committed weights: results, pictures, errors, concurrency, restarts."""
+
+import asyncio
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from models.predictor import Predictor
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import CHELSEA, encode
+
+TEXT = b"this is not a photo, just some text\n"
+
+
+def post(client: TestClient, data: bytes, name: str = "photo.png") -> httpx.Response:
+    return client.post("/predictions", files={"file": (name, data, "application/octet-stream")})
+
+
+def random_photo(seed: int) -> bytes:
+    """Different sizes, aspect ratios and content, so a mixed-up result would show."""
+    rng = np.random.default_rng(seed)
+    width, height = int(rng.integers(64, 640)), int(rng.integers(64, 640))
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels), "JPEG" if seed % 2 else "PNG")
+
+
+def test_post_chelsea_returns_result_and_location(client: TestClient, chelsea_bytes: bytes) -> None:
+    response = post(client, chelsea_bytes, "chelsea.png")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/predictions/{body['id']}"
+    assert body["label"] in {"cat", "dog"}
+    assert set(body["probabilities"]) == {"cat", "dog"}
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert body["confidence"] == max(body["probabilities"].values())
+    assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert (body["width"], body["height"]) == (451, 300)
+    assert body["model"]["name"] == "camserve-resnet34"
+    assert isinstance(body["model"]["trained"], bool)
+    assert body["links"]["overlay"] == f"/predictions/{body['id']}/overlay.png"
+    assert body["timings"]["total_ms"] >= body["timings"]["inference_ms"] > 0
+    assert client.get(body["links"]["self"]).json() == body
+
+
+def test_ids_are_unguessable(client: TestClient, chelsea_bytes: bytes) -> None:
+    ids = {post(client, chelsea_bytes).json()["id"] for _ in range(3)}
+    assert len(ids) == 3
+    assert all(len(i) >= 22 for i in ids)  # 16 random bytes in URL-safe base64
+
+
+@pytest.mark.parametrize("picture", ["overlay.png", "heatmap.png"])
+def test_pictures_have_the_photo_size_and_cache_headers(client: TestClient, chelsea_bytes: bytes, picture: str) -> None:
+    prediction_id = post(client, chelsea_bytes).json()["id"]
+    response = client.get(f"/predictions/{prediction_id}/{picture}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert "immutable" in response.headers["cache-control"]
+    assert Image.open(io.BytesIO(response.content)).size == (451, 300)
+    again = client.get(f"/predictions/{prediction_id}/{picture}", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_overlay_parameters_change_the_picture(client: TestClient, chelsea_bytes: bytes) -> None:
+    prediction_id = post(client, chelsea_bytes).json()["id"]
+    base = f"/predictions/{prediction_id}/overlay.png"
+    variants = [base, f"{base}?alpha=0.9", f"{base}?colormap=viridis", f"{base}?class=dog", f"{base}?class=cat"]
+    bodies = [client.get(url).content for url in variants]
+    assert len(set(bodies)) == len(bodies)
+    photo = np.asarray(Image.open(io.BytesIO(client.get(f"{base}?alpha=0").content)))
+    chelsea = np.asarray(Image.open(io.BytesIO(chelsea_bytes)).convert("RGB"))
+    np.testing.assert_array_equal(photo, chelsea)
+
+
+def test_exif_rotated_upload_reports_upright_size(client: TestClient) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.new("RGB", (400, 200), (90, 60, 30)), "JPEG", exif=exif)
+    body = post(client, data, "rotated.jpg").json()
+    assert (body["width"], body["height"]) == (200, 400)
+    overlay = client.get(body["links"]["overlay"]).content
+    assert Image.open(io.BytesIO(overlay)).size == (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (TEXT, 415, "not an image"),
+        (b"", 415, "empty"),
+        (b"%PDF-1.7\n" + b"0" * 100, 415, "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 415, "not an image"),
+        (CHELSEA.read_bytes()[:60_000], 422, "could not be decoded"),
+    ],
+)
+def test_bad_uploads_get_plain_json_errors(client: TestClient, data: bytes, status: int, message: str) -> None:
+    response = post(client, data)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_missing_field_is_422(client: TestClient, chelsea_bytes: bytes) -> None:
+    response = client.post("/predictions", files={"photo": ("c.png", chelsea_bytes)})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "missing required field 'file'"}
+
+
+def test_upload_over_limit_is_413(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+    settings = Settings(store_path=tmp_path / "s.sqlite3", max_upload_bytes=100_000)
+    with TestClient(create_app(settings, served_predictor)) as client:
+        response = post(client, chelsea_bytes)
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_too_many_pixels_is_413(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+    settings = Settings(store_path=tmp_path / "s.sqlite3", max_pixels=451 * 300 - 1)
+    with TestClient(create_app(settings, served_predictor)) as client:
+        response = post(client, chelsea_bytes)
+    assert response.status_code == 413
+    assert "pixels" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/predictions/unknown-id", 404),
+        ("/predictions/unknown-id/overlay.png", 404),
+        ("/predictions/unknown-id/heatmap.png", 404),
+    ],
+)
+def test_unknown_id_is_404(client: TestClient, path: str, status: int) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert "no prediction" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("query", ["alpha=1.5", "alpha=-0.1", "alpha=abc", "colormap=rainbow", "class=horse"])
+def test_bad_picture_parameters_are_422(client: TestClient, chelsea_bytes: bytes, query: str) -> None:
+    prediction_id = post(client, chelsea_bytes).json()["id"]
+    response = client.get(f"/predictions/{prediction_id}/overlay.png?{query}")
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], str)
+
+
+def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: Predictor) -> None:
+    """Many different photos at once give exactly what they give one at a time; hooks stay at zero."""
+    photos = [random_photo(seed) for seed in range(16)]
+    app = create_app(settings, served_predictor)
+    hooks_before = sum(len(m._forward_hooks) for m in served_predictor.model.modules())
+
+    async def run() -> tuple[list[dict], list[dict], list[bytes], list[bytes]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://camserve") as client:
+
+                async def send(data: bytes) -> dict:
+                    response = await client.post("/predictions", files={"file": ("p", data)})
+                    assert response.status_code == 201, response.text
+                    return response.json()
+
+                async def heatmap(body: dict) -> bytes:
+                    return (await client.get(body["links"]["heatmap"] + "?class=cat")).content
+
+                alone = [await send(data) for data in photos]
+                together = await asyncio.gather(*(send(data) for data in photos))
+                alone_maps = [await heatmap(body) for body in alone]
+                together_maps = await asyncio.gather(*(heatmap(body) for body in together))
+                return alone, together, alone_maps, together_maps
+
+    # A thread of its own: the browser tests' Playwright keeps an event loop running on the main thread.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        alone, together, alone_maps, together_maps = thread.submit(asyncio.run, run()).result()
+    assert len({body["probabilities"]["cat"] for body in alone}) == len(photos)  # the photos are distinguishable
+    for one, many in zip(alone, together, strict=True):
+        assert many["probabilities"] == one["probabilities"]
+        assert (many["width"], many["height"]) == (one["width"], one["height"])
+    assert together_maps == alone_maps
+    assert served_predictor.hook_count == 0
+    assert sum(len(m._forward_hooks) for m in served_predictor.model.modules()) == hooks_before
+
+
+def test_results_survive_a_restart(settings: Settings, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+    with TestClient(create_app(settings, served_predictor)) as client:
+        body = post(client, chelsea_bytes).json()
+        overlay = client.get(body["links"]["overlay"]).content
+    with TestClient(create_app(settings, served_predictor)) as client:
+        assert client.get(body["links"]["self"]).json() == body
+        assert client.get(body["links"]["overlay"]).content == overlay
+
+
+def test_store_eviction_keeps_the_bound(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+    bound = 1024 * 1024
+    settings = Settings(store_path=tmp_path / "s.sqlite3", store_max_bytes=bound, max_upload_bytes=bound // 2)
+    with TestClient(create_app(settings, served_predictor)) as client:
+        ids = [post(client, chelsea_bytes).json()["id"] for _ in range(8)]  # ~240 KB each
+        assert client.app.state.camserve.store.total_bytes() <= bound
+        assert client.get(f"/predictions/{ids[0]}").status_code == 404
+        assert client.get(f"/predictions/{ids[-1]}").status_code == 200

@@ -1,0 +1,179 @@
+"""PredictionStore: results survive restarts, the file stays within its bound, and eviction is oldest first.
+
+Links to a result are handed out as soon as it is stored, so a lost, reordered or prematurely evicted row is a
+broken link for a client; concurrent requests share one store, so puts from several threads must all land.
+"""
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.store import PredictionStore
+
+PHOTO_BYTES = 1000
+ROOMY = 100 * 1024 * 1024
+
+
+def make_maps(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((2, 7, 7)).astype(np.float32)
+
+
+def make_result(prediction_id: str) -> dict[str, object]:
+    return {"id": prediction_id, "label": "cat", "probabilities": {"cat": 0.75, "dog": 0.25}, "width": 640}
+
+
+def put_numbered(store: PredictionStore, number: int, photo_bytes: int = PHOTO_BYTES) -> str:
+    prediction_id = f"p{number:04d}"
+    store.put(prediction_id, make_result(prediction_id), bytes([number % 256]) * photo_bytes, make_maps(number))
+    return prediction_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[PredictionStore]:
+    opened = PredictionStore(tmp_path / "store.sqlite3", ROOMY)
+    yield opened
+    opened.close()
+
+
+def entry_size(tmp_path: Path) -> int:
+    """The accounted size of one put_numbered entry, measured rather than guessed from the npy header."""
+    probe = PredictionStore(tmp_path / "probe.sqlite3", ROOMY)
+    try:
+        put_numbered(probe, 0)
+        return probe.total_bytes()
+    finally:
+        probe.close()
+
+
+def test_put_then_get_round_trips(store: PredictionStore) -> None:
+    maps = make_maps(1)
+    photo = b"\x89PNG fake photo bytes \x00\xff"
+    store.put("abc", make_result("abc"), photo, maps)
+    stored = store.get("abc")
+    assert stored is not None
+    assert stored.result == make_result("abc")
+    assert stored.photo == photo
+    assert stored.class_maps.dtype == np.float32
+    assert np.array_equal(stored.class_maps, maps)
+    assert store.get_result("abc") == make_result("abc")
+    assert store.count() == 1
+
+
+def test_maps_are_stored_as_float32(store: PredictionStore) -> None:
+    maps = np.arange(8, dtype=np.float64).reshape(2, 2, 2) / 4
+    store.put("f64", {}, b"x", maps)
+    stored = store.get("f64")
+    assert stored is not None
+    assert stored.class_maps.dtype == np.float32
+    assert np.array_equal(stored.class_maps, maps)
+
+
+def test_unknown_id_is_none(store: PredictionStore) -> None:
+    put_numbered(store, 1)
+    assert store.get("missing") is None
+    assert store.get_result("missing") is None
+
+
+def test_results_survive_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "store.sqlite3"  # the parent folders are created too
+    first = PredictionStore(path, ROOMY)
+    ids = [put_numbered(first, number) for number in range(3)]
+    first.close()
+    reopened = PredictionStore(path, ROOMY)
+    try:
+        assert reopened.count() == 3
+        for number, prediction_id in enumerate(ids):
+            stored = reopened.get(prediction_id)
+            assert stored is not None
+            assert stored.result == make_result(prediction_id)
+            assert stored.photo == bytes([number]) * PHOTO_BYTES
+            assert np.array_equal(stored.class_maps, make_maps(number))
+    finally:
+        reopened.close()
+
+
+def test_eviction_keeps_the_bound_and_removes_the_oldest_first(tmp_path: Path) -> None:
+    size = entry_size(tmp_path)
+    kept = 4
+    store = PredictionStore(tmp_path / "store.sqlite3", kept * size + size // 2)
+    try:
+        ids = []
+        for number in range(40):
+            ids.append(put_numbered(store, number))
+            assert store.total_bytes() <= store.max_bytes
+            assert store.get(ids[-1]) is not None
+        present = [store.get_result(prediction_id) is not None for prediction_id in ids]
+        assert present == [False] * (len(ids) - kept) + [True] * kept
+        assert store.count() == kept
+    finally:
+        store.close()
+
+
+def test_eviction_frees_only_what_is_needed(tmp_path: Path) -> None:
+    """One small overflow evicts one old row, not everything."""
+    size = entry_size(tmp_path)
+    store = PredictionStore(tmp_path / "store.sqlite3", 3 * size)
+    try:
+        ids = [put_numbered(store, number) for number in range(4)]
+        assert [store.get_result(prediction_id) is not None for prediction_id in ids] == [False, True, True, True]
+    finally:
+        store.close()
+
+
+def test_the_row_just_stored_is_never_evicted(tmp_path: Path) -> None:
+    """Even a result larger than the whole bound stays (its links were just handed out); the others go."""
+    size = entry_size(tmp_path)
+    store = PredictionStore(tmp_path / "store.sqlite3", 3 * size)
+    try:
+        small = [put_numbered(store, number) for number in range(3)]
+        big = put_numbered(store, 99, photo_bytes=10 * size)
+        assert store.get(big) is not None
+        assert all(store.get_result(prediction_id) is None for prediction_id in small)
+        assert store.count() == 1
+        after = put_numbered(store, 100)  # the oversized one is now the oldest and goes first
+        assert store.get_result(big) is None
+        assert store.get_result(after) is not None
+        assert store.total_bytes() <= store.max_bytes
+    finally:
+        store.close()
+
+
+def test_duplicate_id_fails_and_leaves_the_store_usable(store: PredictionStore) -> None:
+    """A failed put must roll back its transaction, or every later put would fail on BEGIN."""
+    put_numbered(store, 1)
+    with pytest.raises(sqlite3.IntegrityError):
+        put_numbered(store, 1)
+    second = put_numbered(store, 2)
+    assert store.get_result(second) is not None
+    assert store.count() == 2
+
+
+def test_concurrent_puts_all_land(store: PredictionStore) -> None:
+    threads_count, per_thread = 6, 15
+    barrier = threading.Barrier(threads_count)
+    errors: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            barrier.wait()
+            for number in range(offset, offset + per_thread):
+                put_numbered(store, number)
+                assert store.get_result(f"p{number:04d}") is not None
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(index * per_thread,)) for index in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert store.count() == threads_count * per_thread
+    for number in range(threads_count * per_thread):
+        stored = store.get(f"p{number:04d}")
+        assert stored is not None
+        assert np.array_equal(stored.class_maps, make_maps(number))
