@@ -19,39 +19,23 @@ Prints a table and writes bench/results/latency.json.
 
 import argparse
 import json
-import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import torch
+from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server
 
 from service.app import load_predictor
 from service.pipeline import prepare
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "tests" / "chelsea.png"
-RESULTS = ROOT / "bench" / "results" / "latency.json"
-READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine
-
-
-def free_port() -> int:
-    """A port the OS just handed out; the server binds it moments later (a race we accept for a benchmark)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+RESULTS = RESULTS_DIR / "latency.json"
 
 
 def summarise(samples_s: list[float]) -> dict[str, float]:
@@ -74,44 +58,6 @@ class Samples:
     forward_s: list[float]
     forward_device: str
     forward_precision: str
-
-
-@contextmanager
-def running_server(store_dir: Path) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
-    """Start ``camserve serve`` from this venv, wait until /readyz says ready; yield a client and that body.
-
-    The server's output goes to a log file (a full pipe would stall it) whose tail is shown if start-up fails.
-    """
-    port = free_port()
-    env = {**os.environ, "CAMSERVE_STORE_PATH": str(store_dir / "camserve.sqlite3")}
-    command = [str(Path(sys.executable).with_name("camserve")), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log_path = store_dir / "serve.log"
-    with log_path.open("wb") as log, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as server:
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
-                yield client, wait_until_ready(client, server, log_path)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-
-
-def wait_until_ready(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    """Poll /readyz; fail fast, with the server's own words, if it exits or never becomes ready."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"camserve serve exited with {server.returncode}:\n{log_path.read_text()[-2000:]}")
-        try:
-            response = client.get("/readyz")
-        except httpx.TransportError:
-            response = None
-        if response is not None and response.status_code == 200:
-            return response.json()
-        time.sleep(0.25)
-    sys.exit(f"camserve serve not ready after {READY_TIMEOUT_S:.0f}s:\n{log_path.read_text()[-2000:]}")
 
 
 def measure(photo: bytes, warmup: int, requests: int) -> Samples:
@@ -157,9 +103,9 @@ def main() -> None:
     if args.requests < 2:
         parser.error("--requests must be at least 2 to have a p90")
 
-    load_before = os.getloadavg()[0]
+    load_before = load_average_1m()
     samples = measure(PHOTO.read_bytes(), args.warmup, args.requests)
-    load_after = os.getloadavg()[0]
+    load_after = load_average_1m()
     served = {"device": samples.ready["device"], "precision": samples.ready["precision"]}
     http = {**served, **summarise(samples.http_s)}
     forward = {"device": samples.forward_device, "precision": samples.forward_precision, **summarise(samples.forward_s)}
@@ -174,12 +120,7 @@ def main() -> None:
         "forward": forward,
         "ratio_p50": round(http["p50_ms"] / forward["p50_ms"], 2),
         "ratio_mean": round(http["mean_ms"] / forward["mean_ms"], 2),
-        "torch": {"version": torch.__version__, "threads": torch.get_num_threads()},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1m": {"before": round(load_before, 2), "after": round(load_after, 2)},
-        },
+        **environment(load_before, load_after),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -38,8 +38,11 @@ def class_cam(class_maps: np.ndarray, class_index: int) -> np.ndarray:
 
 
 def normalise(cam: np.ndarray) -> np.ndarray:
-    """Min-max scale to [0, 1]; a flat map (nothing stands out) becomes all zeros instead of NaN."""
+    """Min-max scale to [0, 1]; a flat map (nothing stands out) becomes all zeros instead of NaN.
+
+    Computed in float64: for extreme maps, max - min can overflow float32 and turn the result into NaN.
+    """
     low, high = float(cam.min()), float(cam.max())
     if not np.isfinite(low) or not np.isfinite(high) or high - low < FLAT_MAP_TOLERANCE:
         return np.zeros_like(cam, dtype=np.float32)
-    return ((cam - low) / (high - low)).astype(np.float32)
+    return ((cam.astype(np.float64) - low) / (high - low)).astype(np.float32)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import torch
 from cachetools import LRUCache
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from models.checkpoint import load_checkpoint
 from models.predictor import Predictor
@@ -17,6 +18,7 @@ from service.inference import InferenceEngine
 from service.limits import BodySizeLimit
 from service.metrics import Metrics, install_request_metrics
 from service.routes import health, page, predictions
+from service.security import API_KEY_HEADER
 from service.settings import Settings, get_settings
 from service.state import AppState
 from service.store import PredictionStore
@@ -41,7 +43,14 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = InferenceEngine(predictor or load_predictor(settings), metrics)
+        engine = InferenceEngine(
+            predictor or load_predictor(settings),
+            metrics,
+            max_batch_size=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000.0,
+            max_queue=settings.queue_max,
+        )
+        engine.start()
         store = PredictionStore(settings.store_path, settings.store_max_bytes)
         app.state.camserve = AppState(
             settings=settings,
@@ -50,7 +59,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             metrics=metrics,
             rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
         )
-        warm_up = asyncio.create_task(engine.warm_up())
+        warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
         meta = engine.predictor.metadata
         log.info(
             "camserve: serving %s %s (trained=%s) on %s/%s",
@@ -64,7 +73,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             yield
         finally:
             await warm_up
-            engine.close()
+            await engine.stop()
             store.close()
 
     app = FastAPI(
@@ -76,6 +85,14 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     install_error_handlers(app)
     install_request_metrics(app, metrics)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[API_KEY_HEADER],
+            expose_headers=["Location"],
+        )
     app.include_router(predictions.router)
     app.include_router(health.router)
     app.include_router(page.router)

@@ -21,7 +21,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     predictor = load_predictor(settings)
-    uvicorn.run(create_app(settings, predictor), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings, predictor),
+        host=settings.host,
+        port=settings.port,
+        timeout_keep_alive=settings.keep_alive_s,
+        log_level="info",
+    )
     return 0
 
 

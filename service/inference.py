@@ -1,39 +1,55 @@
-"""Runs forwards off the event loop, on one dedicated thread, and records their metrics."""
+"""Runs forwards off the event loop, on one dedicated thread, batching concurrent requests."""
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 from models.predictor import Prediction, Predictor
+from service.batching import DynamicBatcher
 from service.metrics import Metrics
 
 
 class InferenceEngine:
-    """One inference thread: the device is used by one forward at a time and the event loop never waits."""
+    """One inference thread fed by a dynamic batcher: one forward at a time, the event loop never waits."""
 
-    def __init__(self, predictor: Predictor, metrics: Metrics) -> None:
+    def __init__(
+        self, predictor: Predictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
+    ) -> None:
         self.predictor = predictor
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camserve-inference")
+        self.batcher = DynamicBatcher(self._forward, self._executor, max_batch_size, max_wait_s, max_queue)
         self.ready = False
+        metrics.registered_hooks.set_function(self.hook_count)
+        metrics.queue_depth.set_function(lambda: self.batcher.queued)
 
-    async def warm_up(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.predictor.warm_up)
+    def start(self) -> None:
+        self.batcher.start()
+
+    def warm_up(self) -> None:
+        """Forward at batch 1 and at the largest batch, so no request pays for kernel selection."""
+        size = self.predictor.metadata.input_size
+        for batch in sorted({1, self.batcher.max_batch_size}):
+            self.predictor.predict(torch.zeros(batch, 3, size, size))
         self.ready = True
 
     async def predict(self, tensor: torch.Tensor) -> Prediction:
-        loop = asyncio.get_running_loop()
-        (prediction,) = await loop.run_in_executor(self._executor, self._forward, tensor.unsqueeze(0))
-        return prediction
+        return await self.batcher.submit(tensor)
 
-    def _forward(self, batch: torch.Tensor) -> list[Prediction]:
+    def hook_count(self) -> int:
+        """Forward hooks on every module of the network; constant (zero) between forwards."""
+        return sum(len(module._forward_hooks) for module in self.predictor.model.modules())
+
+    def _forward(self, tensors: list[torch.Tensor]) -> list[Prediction]:
+        """Stack on the inference thread too: torch work on the event loop thread would wake another
+        OpenMP thread team there."""
         started = time.perf_counter()
-        predictions = self.predictor.predict(batch)
+        predictions = self.predictor.predict(torch.stack(tensors))
         self._metrics.inference_latency.observe(time.perf_counter() - started)
         self._metrics.batch_size.observe(len(predictions))
         return predictions
 
-    def close(self) -> None:
+    async def stop(self) -> None:
+        await self.batcher.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)

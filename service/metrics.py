@@ -4,7 +4,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -36,6 +36,20 @@ class Metrics:
             "camserve_inference_seconds",
             "Forward pass latency, whole batch.",
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.registered_hooks = Gauge(
+            "camserve_registered_hooks",
+            "Forward hooks registered on the network (should stay 0).",
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "camserve_inference_queue_depth", "Photos waiting for the model.", registry=self.registry
+        )
+        self.rejected = Counter(
+            "camserve_overload_rejections",
+            "Requests refused with 503 because the queue was full.",
             registry=self.registry,
         )
 

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.runtime import DeviceChoice, PrecisionChoice
@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
     render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")
     png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
+    batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0.0, le=1000.0, description="Longest a photo waits for others to join its batch."
+    )
+    queue_max: int = Field(128, ge=1, description="Photos waiting for the model before new ones get 503.")
+    keep_alive_s: int = Field(
+        75, gt=0, description="Idle keep-alive connections are closed after this; longer than clients' idle time."
+    )
+    api_key: SecretStr | None = Field(None, description="If set, POST requires it in the X-API-Key header.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description='Origins allowed to call the API from browsers, as JSON: ["https://a.b"].'
+    )
 
     @model_validator(mode="after")
     def _store_holds_uploads(self) -> "Settings":

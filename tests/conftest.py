@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -24,6 +26,11 @@ from models.network import CamNetwork
 from models.predictor import Predictor
 from service.app import create_app
 from service.settings import DEFAULT_WEIGHTS, Settings
+
+# CI must be reproducible: there hypothesis draws the same examples every run; locally it explores.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis.settings.load_profile("ci")
 
 TESTS = Path(__file__).resolve().parent
 CHELSEA = TESTS / "chelsea.png"
@@ -82,6 +89,24 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     return buffer.getvalue()
 
 
+# PIL transpose that, applied to the upright photo before saving, EXIF orientation N undoes.
+STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def exif_with_orientation(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(store_path=tmp_path / "store.sqlite3")
@@ -110,19 +135,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class CamserveProcess:
+    """A running ``camserve serve``: its base URL, and its process for tests that inspect or kill it."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
-def serve_camserve(store_path: Path, timeout_s: float = 60.0) -> Iterator[str]:
-    """``camserve serve`` as a real process, as the README runs it; yields its base URL once it is ready.
+def camserve_process(
+    store_path: Path, timeout_s: float = 60.0, env: dict[str, str] | None = None
+) -> Iterator[CamserveProcess]:
+    """``camserve serve`` as a real process, as the README runs it, once it is ready; ``env`` adds variables.
 
     Its output goes to a file beside the store, not a pipe: nobody drains a pipe while tests run, and a
-    full one would stall the server.
+    full one would stall the server. The file is appended to, so a restart on the same store keeps both logs.
     """
     port = free_port()
-    env = {**os.environ, "CAMSERVE_STORE_PATH": str(store_path)}
+    env = {**os.environ, **(env or {}), "CAMSERVE_STORE_PATH": str(store_path)}
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     log_path = store_path.with_suffix(".log")
     base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + timeout_s
@@ -135,7 +170,15 @@ def serve_camserve(store_path: Path, timeout_s: float = 60.0) -> Iterator[str]:
                     pass
                 assert time.monotonic() < deadline, "server did not become ready"
                 time.sleep(0.2)
-            yield base
+            yield CamserveProcess(base, process)
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             process.wait(timeout=30)
+
+
+@contextmanager
+def serve_camserve(store_path: Path, timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``camserve_process`` for tests that need only its base URL."""
+    with camserve_process(store_path, timeout_s, env) as server:
+        yield server.base

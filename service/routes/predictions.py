@@ -10,11 +10,13 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from service.batching import Overloaded
 from service.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
 from service.errors import ApiError
 from service.pipeline import Picture, RenderRequest, prepare, render
 from service.render import Colormap
 from service.schemas import ErrorBody, Links, PredictionResult, Timings
+from service.security import require_api_key
 from service.state import AppState, get_state
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
@@ -24,6 +26,8 @@ ID_BYTES = 16  # 128 random bits
 
 _REJECTION_STATUS: dict[type[PhotoRejected], int] = {UnsupportedPhoto: 415, PhotoTooLarge: 413, CorruptPhoto: 422}
 _ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
+_POST_ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 415, 422, 503)}
+RETRY_AFTER_S = "1"
 
 State = Annotated[AppState, Depends(get_state)]
 
@@ -36,7 +40,13 @@ def _reject(error: PhotoRejected) -> ApiError:
     return ApiError(_REJECTION_STATUS[type(error)], str(error))
 
 
-@router.post("", status_code=201, response_model=PredictionResult, responses=_ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=PredictionResult,
+    responses=_POST_ERRORS,
+    dependencies=[Depends(require_api_key)],
+)
 async def create_prediction(
     state: State, response: Response, file: Annotated[UploadFile, File(description="The photo.")]
 ) -> PredictionResult:
@@ -50,7 +60,12 @@ async def create_prediction(
     except PhotoRejected as error:
         raise _reject(error) from error
     decoded_at = time.perf_counter()
-    prediction = await state.engine.predict(prepared.tensor)
+    try:
+        prediction = await state.engine.predict(prepared.tensor)
+    except Overloaded as error:
+        state.metrics.rejected.inc()
+        busy = f"the server is busy: {error}; try again shortly"
+        raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
     inferred_at = time.perf_counter()
 
     prediction_id = secrets.token_urlsafe(ID_BYTES)

@@ -20,22 +20,12 @@ from service.decode import (
     UnsupportedPhoto,
     decode_photo,
 )
-from tests.conftest import encode
+from tests.conftest import STORED_FOR_ORIENTATION, encode, exif_with_orientation
 
 MAX_PIXELS = 50_000_000
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
-# PIL transpose that, applied to the upright photo before saving, EXIF orientation N undoes.
-STORED_FOR_ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
 
 
 def pixels(decoded: DecodedPhoto) -> np.ndarray:
@@ -46,12 +36,6 @@ def pixels(decoded: DecodedPhoto) -> np.ndarray:
 
 def assert_colour(actual: np.ndarray, expected: tuple[int, int, int], tolerance: int = 0) -> None:
     assert np.abs(actual - np.array(expected)).max() <= tolerance, f"{actual.tolist()} is not {expected}"
-
-
-def exif_with_orientation(orientation: int) -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return exif
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:

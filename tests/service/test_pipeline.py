@@ -13,16 +13,9 @@ from PIL import Image
 from models.predictor import Predictor
 from service.pipeline import Picture, RenderRequest, prepare, render
 from service.render import Colormap
-from tests.conftest import encode
+from tests.conftest import STORED_FOR_ORIENTATION, encode, exif_with_orientation
 
 MAX_PIXELS = 50_000_000
-# PIL transpose that, stored in the file, EXIF orientation N undoes.
-STORED_FOR_ORIENTATION = {
-    3: Image.Transpose.ROTATE_180,
-    6: Image.Transpose.ROTATE_90,
-    8: Image.Transpose.ROTATE_270,
-    5: Image.Transpose.TRANSPOSE,
-}
 
 
 def photo_with_patch(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
@@ -36,9 +29,7 @@ def photo_with_patch(width: int, height: int, box: tuple[int, int, int, int]) ->
 def stored_with_orientation(upright: Image.Image, orientation: int) -> bytes:
     """JPEG bytes whose stored pixels are turned so that EXIF ``orientation`` makes them upright again."""
     stored = upright.transpose(STORED_FOR_ORIENTATION[orientation]) if orientation != 1 else upright
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return encode(stored, "JPEG", quality=95, exif=exif)
+    return encode(stored, "JPEG", quality=95, exif=exif_with_orientation(orientation))
 
 
 def heatmap_peak(data: bytes, predictor: Predictor) -> tuple[int, int, tuple[int, int]]:

@@ -2,19 +2,22 @@
 
 import asyncio
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import torch
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from models.predictor import Predictor
+from models.predictor import Prediction, Predictor
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import CHELSEA, encode
+from tests.conftest import CHELSEA, encode, exif_with_orientation
 
 TEXT = b"this is not a photo, just some text\n"
 
@@ -79,9 +82,7 @@ def test_overlay_parameters_change_the_picture(client: TestClient, chelsea_bytes
 
 
 def test_exif_rotated_upload_reports_upright_size(client: TestClient) -> None:
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    data = encode(Image.new("RGB", (400, 200), (90, 60, 30)), "JPEG", exif=exif)
+    data = encode(Image.new("RGB", (400, 200), (90, 60, 30)), "JPEG", exif=exif_with_orientation(6))
     body = post(client, data, "rotated.jpg").json()
     assert (body["width"], body["height"]) == (200, 400)
     overlay = client.get(body["links"]["overlay"]).content
@@ -148,41 +149,96 @@ def test_bad_picture_parameters_are_422(client: TestClient, chelsea_bytes: bytes
     assert isinstance(response.json()["detail"], str)
 
 
-def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: Predictor) -> None:
-    """Many different photos at once give exactly what they give one at a time; hooks stay at zero."""
-    photos = [random_photo(seed) for seed in range(16)]
-    app = create_app(settings, served_predictor)
-    hooks_before = sum(len(m._forward_hooks) for m in served_predictor.model.modules())
+def send_all(app: FastAPI, photos: list[bytes], concurrently: bool) -> list[tuple[httpx.Response, float, bytes]]:
+    """POST every photo (all at once, or one by one) and fetch each one's 'cat' heatmap.
 
-    async def run() -> tuple[list[dict], list[dict], list[bytes], list[bytes]]:
+    Returns (response, seconds, heatmap PNG or b"") per photo. Runs on a thread of its own: the browser
+    tests' Playwright keeps an event loop running on the main thread.
+    """
+
+    async def run() -> list[tuple[httpx.Response, float, bytes]]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://camserve") as client:
 
-                async def send(data: bytes) -> dict:
+                async def send(data: bytes) -> tuple[httpx.Response, float, bytes]:
+                    started = time.perf_counter()
                     response = await client.post("/predictions", files={"file": ("p", data)})
-                    assert response.status_code == 201, response.text
-                    return response.json()
+                    elapsed = time.perf_counter() - started
+                    if response.status_code != 201:
+                        return response, elapsed, b""
+                    heatmap = await client.get(response.json()["links"]["heatmap"] + "?class=cat")
+                    return response, elapsed, heatmap.content
 
-                async def heatmap(body: dict) -> bytes:
-                    return (await client.get(body["links"]["heatmap"] + "?class=cat")).content
+                if concurrently:
+                    return list(await asyncio.gather(*(send(data) for data in photos)))
+                return [await send(data) for data in photos]
 
-                alone = [await send(data) for data in photos]
-                together = await asyncio.gather(*(send(data) for data in photos))
-                alone_maps = [await heatmap(body) for body in alone]
-                together_maps = await asyncio.gather(*(heatmap(body) for body in together))
-                return alone, together, alone_maps, together_maps
-
-    # A thread of its own: the browser tests' Playwright keeps an event loop running on the main thread.
     with ThreadPoolExecutor(max_workers=1) as thread:
-        alone, together, alone_maps, together_maps = thread.submit(asyncio.run, run()).result()
-    assert len({body["probabilities"]["cat"] for body in alone}) == len(photos)  # the photos are distinguishable
-    for one, many in zip(alone, together, strict=True):
-        assert many["probabilities"] == one["probabilities"]
-        assert (many["width"], many["height"]) == (one["width"], one["height"])
-    assert together_maps == alone_maps
-    assert served_predictor.hook_count == 0
-    assert sum(len(m._forward_hooks) for m in served_predictor.model.modules()) == hooks_before
+        return thread.submit(asyncio.run, run()).result()
+
+
+def assert_same_results(
+    expected: list[tuple[httpx.Response, float, bytes]], actual: list[tuple[httpx.Response, float, bytes]]
+) -> None:
+    """Same labels and sizes; probabilities and maps equal up to float rounding of batched kernels."""
+    assert len({r.json()["probabilities"]["cat"] for r, _, _ in expected}) == len(expected)  # distinguishable
+    for (one, _, one_map), (other, _, other_map) in zip(expected, actual, strict=True):
+        assert other.status_code == one.status_code == 201
+        a, b = one.json(), other.json()
+        assert (b["label"], b["width"], b["height"]) == (a["label"], a["width"], a["height"])
+        for name, p in a["probabilities"].items():
+            assert b["probabilities"][name] == pytest.approx(p, abs=1e-5)
+        one_pixels = np.asarray(Image.open(io.BytesIO(one_map)), dtype=np.int16)
+        other_pixels = np.asarray(Image.open(io.BytesIO(other_map)), dtype=np.int16)
+        assert np.abs(one_pixels - other_pixels).max() <= 2
+
+
+def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: Predictor) -> None:
+    """Many different photos at once give what they give one at a time; no hook is left behind."""
+    photos = [random_photo(seed) for seed in range(16)]
+    app = create_app(settings, served_predictor)
+    alone = send_all(app, photos, concurrently=False)
+    together = send_all(app, photos, concurrently=True)
+    assert_same_results(alone, together)
+    assert sum(len(m._forward_hooks) for m in served_predictor.model.modules()) == 0
+
+
+def test_batching_on_and_off_give_the_same_results(tmp_path: Path, served_predictor: Predictor) -> None:
+    photos = [random_photo(seed) for seed in range(100, 112)]
+    results = {}
+    for batch_max_size in (1, 8):
+        settings = Settings(store_path=tmp_path / f"{batch_max_size}.sqlite3", batch_max_size=batch_max_size)
+        app = create_app(settings, served_predictor)
+        results[batch_max_size] = send_all(app, photos, concurrently=True)
+        batches = app.state.camserve.metrics.batch_size.collect()[0].samples
+        count = next(s.value for s in batches if s.name.endswith("_count"))
+        assert (count == len(photos)) == (batch_max_size == 1)  # batching on really did batch
+    assert_same_results(results[1], results[8])
+
+
+class SlowPredictor(Predictor):
+    """A predictor whose forward takes a while, so a flood fills the queue."""
+
+    def predict(self, batch: torch.Tensor) -> list[Prediction]:
+        time.sleep(0.1)
+        return super().predict(batch)
+
+
+def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patch_predictor: Predictor) -> None:
+    slow = SlowPredictor(red_patch_predictor.model, red_patch_predictor.metadata, red_patch_predictor.device, "fp32")
+    settings = Settings(store_path=tmp_path / "s.sqlite3", queue_max=2, batch_max_size=1)
+    photos = [encode(Image.new("RGB", (64, 48), (i, 0, 0))) for i in range(12)]
+    results = send_all(create_app(settings, slow), photos, concurrently=True)
+    accepted = [r for r, _, _ in results if r.status_code == 201]
+    rejected = [(r, seconds) for r, seconds, _ in results if r.status_code == 503]
+    assert len(accepted) + len(rejected) == len(photos)
+    assert len(accepted) >= 3 and len(rejected) >= 1
+    for response, seconds in rejected:
+        assert response.headers["retry-after"] == "1"
+        assert "busy" in response.json()["detail"]
+        assert seconds < 0.1  # refused at once, not after waiting for the queue
+    assert all(r.json()["label"] == "red" for r in accepted)
 
 
 def test_results_survive_a_restart(settings: Settings, served_predictor: Predictor, chelsea_bytes: bytes) -> None:

@@ -1,0 +1,384 @@
+"""How close concurrent traffic gets to what the model alone can do, and what it costs in latency.
+
+Starts a real ``camserve serve`` subprocess (free port, temporary store) and, for each concurrency level,
+keeps that many ``POST /predictions`` in flight with real JPEGs of mixed sizes (cats and dogs from
+../shared/data/catsdogs where present, else generated photos), reporting throughput, latency quantiles,
+refusals and the server's own ``inference_ms``. A first level at concurrency 1 with 500x375 photos only is
+the reference for the single-request overhead.
+
+Then, with the server stopped so nothing competes for the cores, it times the bare ``Predictor.predict``
+forward in this process at the precision /readyz reported, for each batch size up to the largest one
+worth batching: the ceiling the service's throughput is compared with.
+
+The 1-minute load average before and after is recorded; a run where it is well above the number of CPUs
+measured the neighbours as much as camserve.
+
+Run from the repository root, in the project's venv::
+
+    python bench/load.py
+    python bench/load.py --concurrency 1 4 16 64 --requests-per-level 64
+    python bench/load.py --env CAMSERVE_BATCH_MAX_SIZE=16 --env CAMSERVE_BATCH_MAX_WAIT_MS=5
+
+Prints a table and writes bench/results/load.json and bench/results/load.png.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import matplotlib
+import numpy as np
+import torch
+from common import RESULTS_DIR, ROOT, environment, jpeg_bytes, load_average_1m, running_server, synthetic_photo
+from PIL import Image, ImageOps
+
+from service.app import load_predictor
+from service.pipeline import prepare
+from service.security import API_KEY_HEADER
+from service.settings import Settings
+
+matplotlib.use("Agg")  # files only; no display on the benchmark machines
+from matplotlib import pyplot  # after use(): the backend is chosen before pyplot loads
+
+CATSDOGS = ROOT.parent / "shared" / "data" / "catsdogs"
+SIZES = [(200, 200), (500, 375), (375, 500), (1024, 768), (1600, 1200)]
+REFERENCE_SIZE = (500, 375)  # the single-request target is stated for a ~500x375 JPEG
+REQUEST_TIMEOUT_S = 300.0  # a queued request at concurrency 64 on 2 shared cores can wait tens of seconds
+TARGETS = {
+    "c1_p50_over_forward_b1": ("<=", 1.25),
+    "c16_throughput_over_best_forward": (">=", 0.8),
+    "c64_non_201": ("<=", 0),
+    "c64_p99_over_c16_p50": ("<=", 3.0),
+}
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request: HTTP status code (or the transport error's name), client-side seconds, server inference_ms."""
+
+    status: str
+    latency_s: float
+    inference_ms: float | None
+
+
+def build_photos(sources_per_class: int, seed: int) -> tuple[list[Photo], str]:
+    """Every source photo at every size in SIZES, JPEG quality 90, shuffled once so each level sees a mix.
+
+    Real photos are cropped to each size's aspect ratio (no squashing) and kept in memory, never copied.
+    """
+    rng = np.random.default_rng(seed)
+    sources: list[tuple[str, Image.Image]] = []
+    if CATSDOGS.is_dir():
+        for label in ("cat", "dog"):
+            paths = sorted((CATSDOGS / label).glob("*.jpg"))[:sources_per_class]
+            sources += [(path.stem, ImageOps.exif_transpose(Image.open(path)).convert("RGB")) for path in paths]
+    origin = "catsdogs" if sources else "generated"
+    if not sources:
+        largest = max(SIZES)
+        sources = [(f"generated.{i}", synthetic_photo(*largest, rng)) for i in range(2 * sources_per_class)]
+    photos = [
+        Photo(f"{name}@{w}x{h}", w, h, jpeg_bytes(ImageOps.fit(image, (w, h), Image.Resampling.LANCZOS)))
+        for name, image in sources
+        for w, h in SIZES
+    ]
+    random.Random(seed).shuffle(photos)
+    return photos, origin
+
+
+def default_requests(concurrency: int) -> int:
+    """Enough requests that every connection sends dozens, without the big levels taking minutes."""
+    return min(40 * concurrency, 400)
+
+
+def quantiles_ms(latencies_s: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99 in ms; inclusive quantiles stay within the observed range for small N."""
+    if len(latencies_s) < 2:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+    cuts = statistics.quantiles([s * 1000.0 for s in latencies_s], n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 2), "p95_ms": round(cuts[94], 2), "p99_ms": round(cuts[98], 2)}
+
+
+async def post(client: httpx.AsyncClient, photo: Photo) -> Outcome:
+    started = time.perf_counter()
+    try:
+        response = await client.post("/predictions", files={"file": (f"{photo.name}.jpg", photo.data, "image/jpeg")})
+    except httpx.TransportError as error:
+        return Outcome(type(error).__name__, time.perf_counter() - started, None)
+    latency = time.perf_counter() - started
+    inference_ms = response.json()["timings"]["inference_ms"] if response.status_code == 201 else None
+    return Outcome(str(response.status_code), latency, inference_ms)
+
+
+async def drive(client: httpx.AsyncClient, photos: list[Photo], concurrency: int, count: int) -> list[Outcome]:
+    """``concurrency`` workers share one queue of ``count`` requests, so exactly that many are in flight."""
+    order: Iterator[Photo] = itertools.islice(itertools.cycle(photos), count)
+    outcomes: list[Outcome] = []
+
+    async def worker() -> None:
+        for photo in order:  # one iterator shared by all workers: each photo is sent once
+            outcomes.append(await post(client, photo))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return outcomes
+
+
+async def run_level(
+    base_url: str, headers: dict[str, str], photos: list[Photo], concurrency: int, requests: int, warmup: int
+) -> dict[str, Any]:
+    """One level: ``warmup`` untimed requests at the same concurrency (connections open, batches formed),
+    then ``requests`` timed ones; throughput counts only 201s over the timed wall clock."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S
+    ) as client:
+        await drive(client, photos, concurrency, warmup)
+        started = time.perf_counter()
+        outcomes = await drive(client, photos, concurrency, requests)
+        wall_s = time.perf_counter() - started
+    ok = [o for o in outcomes if o.status == "201"]
+    inference = [o.inference_ms for o in ok if o.inference_ms is not None]
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "warmup": warmup,
+        "wall_s": round(wall_s, 2),
+        "throughput_rps": round(len(ok) / wall_s, 2),
+        **quantiles_ms([o.latency_s for o in ok]),
+        "non_201": len(outcomes) - len(ok),
+        "status_503": sum(o.status == "503" for o in outcomes),
+        "failures": dict(Counter(o.status for o in outcomes if o.status != "201")),
+        "server_inference_mean_ms": round(statistics.fmean(inference), 2) if inference else None,
+    }
+
+
+def measure_load(
+    photos: list[Photo], levels: list[int], requests: int | None, warmup: int | None
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Start the server, run the 500x375 reference level and every concurrency level; return /readyz,
+    the reference and the levels."""
+    reference_photos = [p for p in photos if (p.width, p.height) == REFERENCE_SIZE]
+    api_key = Settings().api_key
+    headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
+    with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (client, ready):
+
+        def level(subset: list[Photo], concurrency: int) -> dict[str, Any]:
+            count = requests or default_requests(concurrency)
+            result = asyncio.run(
+                run_level(str(client.base_url), headers, subset, concurrency, count, warmup or concurrency)
+            )
+            print(f"  concurrency {concurrency:3d}: {result['throughput_rps']:7.2f} req/s", file=sys.stderr)
+            return result
+
+        reference = level(reference_photos, 1)
+        results = [level(photos, concurrency) for concurrency in levels]
+    return ready, reference, results
+
+
+def measure_forward(ready: dict[str, Any], photos: list[Photo], batch_sizes: list[int], reps: int) -> dict[str, Any]:
+    """Median of ``reps`` bare forwards per batch size after one warm-up, on the service's own inputs.
+
+    The checkpoint comes from the same ``CAMSERVE_*`` settings as the server's, pinned to the device type and
+    precision the server reported, so the two sides run the same arithmetic.
+    """
+    settings = Settings(device=torch.device(ready["device"]).type, precision=ready["precision"])
+    predictor = load_predictor(settings)
+    tensors = [prepare(p.data, predictor.metadata, settings.max_pixels).tensor for p in photos]
+    rows = []
+    for size in batch_sizes:
+        batch = torch.stack([tensors[i % len(tensors)] for i in range(size)])
+        predictor.predict(batch)
+        times_s = []
+        for _ in range(reps):
+            started = time.perf_counter()
+            predictor.predict(batch)
+            times_s.append(time.perf_counter() - started)
+        batch_ms = statistics.median(times_s) * 1000.0
+        rows.append(
+            {
+                "batch": size,
+                "ms_per_batch": round(batch_ms, 2),
+                "ms_per_photo": round(batch_ms / size, 2),
+                "photos_per_s": round(1000.0 * size / batch_ms, 2),
+            }
+        )
+        print(f"  forward batch {size:3d}: {batch_ms:8.1f} ms", file=sys.stderr)
+    return {"device": str(predictor.device), "precision": predictor.precision, "reps": reps, "batches": rows}
+
+
+def ratios(reference: dict[str, Any], levels: list[dict[str, Any]], forward: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets; a ratio whose level was not run (or had no successes) is None."""
+    by_concurrency = {level["concurrency"]: level for level in levels}
+    c16, c64 = by_concurrency.get(16), by_concurrency.get(64)
+    batch1 = next((row for row in forward["batches"] if row["batch"] == 1), None)
+    best = max(row["photos_per_s"] for row in forward["batches"])
+
+    def divide(numerator: float | None, denominator: float | None) -> float | None:
+        return round(numerator / denominator, 3) if numerator is not None and denominator else None
+
+    values = {
+        "c1_p50_over_forward_b1": divide(reference["p50_ms"], batch1 and batch1["ms_per_batch"]),
+        "c16_throughput_over_best_forward": divide(c16 and c16["throughput_rps"], best),
+        "c64_non_201": c64 and c64["non_201"],
+        "c64_p99_over_c16_p50": divide(c64 and c64["p99_ms"], c16 and c16["p50_ms"]),
+    }
+    results = {}
+    for name, value in values.items():
+        op, target = TARGETS[name]
+        met = None if value is None else (value <= target if op == "<=" else value >= target)
+        results[name] = {"value": value, "target": f"{op} {target}", "met": met}
+    return results
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Throughput and latency against concurrency, each with the bare forward's bound drawn across."""
+    levels, forward = results["levels"], results["forward"]
+    concurrency = [level["concurrency"] for level in levels]
+    best = max(forward["batches"], key=lambda row: row["photos_per_s"])
+    batch1 = next((row for row in forward["batches"] if row["batch"] == 1), None)
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    left.plot(concurrency, [level["throughput_rps"] for level in levels], "o-", label="POST /predictions")
+    left.axhline(best["photos_per_s"], color="grey", ls="--", label=f"limit: bare forward, batch {best['batch']}")
+    left.set(xlabel="concurrent requests", ylabel="photos / s", title="Throughput", ylim=(0, None))
+    for name, style in (("p50_ms", "o-"), ("p99_ms", "s-")):
+        right.plot(concurrency, [level[name] for level in levels], style, label=name.removesuffix("_ms"))
+    if batch1 is not None:
+        right.axhline(batch1["ms_per_batch"], color="grey", ls="--", label="bare forward, batch 1")
+    right.set(xlabel="concurrent requests", ylabel="ms", title="Latency", yscale="log")
+    for axes in (left, right):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(concurrency, [str(c) for c in concurrency])
+        axes.grid(alpha=0.3)
+        axes.legend()
+    served = f"{forward['device']}/{forward['precision']}"
+    figure.suptitle(f"camserve load, {served}, {results['photos']['origin']} JPEGs, {results['measured_at']}")
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """The JSON's headline numbers, so runs can be compared at a glance."""
+    torch_info, machine = results["torch"], results["machine"]
+    load, forward = machine["load_average_1m"], results["forward"]
+    print(
+        f"{results['photos']['count']} {results['photos']['origin']} JPEGs; "
+        f"server {results['server']['device']}/{results['server']['precision']}; "
+        f"torch {torch_info['version']}, {torch_info['threads']} threads, {machine['cpus']} CPUs, "
+        f"load {load['before']} -> {load['after']}"
+    )
+    headings = ("reqs", "req/s", "p50 ms", "p95 ms", "p99 ms", "non-201", "503", "infer ms")
+    print(f"{'level':>14} " + " ".join(f"{h:>{w}}" for h, w in zip(headings, (5, 8, 9, 9, 9, 8, 5, 9), strict=True)))
+    rows = [("c1 500x375", results["reference"])] + [(f"c{lv['concurrency']}", lv) for lv in results["levels"]]
+    for name, row in rows:
+        cells = [row[key] for key in ("p50_ms", "p95_ms", "p99_ms", "server_inference_mean_ms")]
+        p50, p95, p99, inference = (f"{c:9.1f}" if c is not None else f"{'-':>9}" for c in cells)
+        print(
+            f"{name:>14} {row['requests']:5d} {row['throughput_rps']:8.2f} {p50} {p95} {p99} "
+            f"{row['non_201']:8d} {row['status_503']:5d} {inference}"
+        )
+    for name, row in rows:
+        if row["failures"]:
+            print(f"{name:>14} failures: {row['failures']}")
+    print(f"bare forward ({forward['device']}/{forward['precision']}, median of {forward['reps']}):")
+    print(f"{'batch':>14} {'ms/batch':>9} {'ms/photo':>9} {'photos/s':>9}")
+    for row in forward["batches"]:
+        print(f"{row['batch']:14d} {row['ms_per_batch']:9.1f} {row['ms_per_photo']:9.1f} {row['photos_per_s']:9.2f}")
+    print("targets:")
+    for name, ratio in results["ratios"].items():
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[ratio["met"]]
+        print(f"  {name:34} {ratio['value']!s:>8}  (target {ratio['target']}: {verdict})")
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--env expects KEY=VALUE, got {pair!r}")
+        overrides[key] = value
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], help="levels (default 1 4 16 64)")
+    parser.add_argument(
+        "--requests-per-level", type=int, help="timed requests per level (default 40 x concurrency, at most 400)"
+    )
+    parser.add_argument("--warmup-per-level", type=int, help="untimed requests first (default: the concurrency)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32], help="bare forward batches")
+    parser.add_argument("--forward-reps", type=int, default=5, help="timed forwards per batch size (default 5)")
+    parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set for the server, and for the bare forward's settings; repeatable",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "load.json", help="JSON results")
+    parser.add_argument("--plot", type=Path, default=RESULTS_DIR / "load.png", help="PNG plot")
+    args = parser.parse_args()
+    if min(args.concurrency) < 1 or min(args.batch_sizes) < 1 or args.forward_reps < 1:
+        parser.error("concurrency, batch sizes and --forward-reps must be positive")
+    if args.requests_per_level is not None and args.requests_per_level < 2:
+        parser.error("--requests-per-level must be at least 2 to have quantiles")
+    try:
+        overrides = parse_env(args.env)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    os.environ.update(overrides)  # one environment for both sides, read the same way by the same Settings
+
+    photos, origin = build_photos(args.sources, args.seed)
+    load_before = load_average_1m()
+    ready, reference, levels = measure_load(photos, args.concurrency, args.requests_per_level, args.warmup_per_level)
+    forward = measure_forward(ready, photos, args.batch_sizes, args.forward_reps)
+    load_after = load_average_1m()
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "env": {key: "***" if "API_KEY" in key else value for key, value in overrides.items()},
+        "server": {"device": ready["device"], "precision": ready["precision"], "model": ready["model"]},
+        "photos": {
+            "origin": origin,
+            "count": len(photos),
+            "sizes": [f"{w}x{h}" for w, h in SIZES],
+            "jpeg_bytes_mean": round(statistics.fmean(len(p.data) for p in photos)),
+        },
+        "reference": {**reference, "size": "x".join(map(str, REFERENCE_SIZE))},
+        "levels": levels,
+        "forward": forward,
+        "ratios": ratios(reference, levels, forward),
+        **environment(load_before, load_after),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    plot(results, args.plot)
+    print_table(results)
+    print(f"wrote {args.output} and {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

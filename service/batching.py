@@ -1,0 +1,103 @@
+"""Dynamic batching: concurrent requests share one forward pass, behind a bounded queue.
+
+Requests wait in a queue; one loop takes whatever is queued (up to ``max_batch_size``, waiting at most
+``max_wait_s`` for more once the first arrives), runs the batch on the inference thread, and hands each
+caller its own result. Requests that arrive while a batch runs queue up and form the next batch, so under
+load batches grow by themselves and at concurrency 1 nothing waits. A full queue refuses at once
+(``Overloaded``) instead of letting latency grow without bound.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import torch
+
+from models.predictor import Prediction
+
+
+class Overloaded(RuntimeError):
+    """The queue in front of inference is full; the caller should retry later."""
+
+
+@dataclass
+class _Pending:
+    tensor: torch.Tensor
+    future: asyncio.Future[Prediction]
+
+
+class DynamicBatcher:
+    def __init__(
+        self,
+        forward: Callable[[list[torch.Tensor]], list[Prediction]],
+        executor: Executor,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_queue: int,
+    ) -> None:
+        self._forward = forward
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="camserve-batcher")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(Overloaded("the service is shutting down"))
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, tensor: torch.Tensor) -> Prediction:
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Pending(tensor, future))
+        except asyncio.QueueFull:
+            raise Overloaded(f"{self._queue.maxsize} photos are already waiting for the model") from None
+        return await future
+
+    async def _gather(self) -> list[_Pending]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return [p for p in batch if not p.future.cancelled()]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            tensors = [p.tensor for p in batch]
+            try:
+                predictions = await loop.run_in_executor(self._executor, self._forward, tensors)
+            except Exception as error:  # one bad batch must not stop the loop; its callers get the error
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(error)
+                continue
+            for pending, prediction in zip(batch, predictions, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(prediction)

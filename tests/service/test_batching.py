@@ -1,0 +1,108 @@
+"""Dynamic batching: concurrent photos share forwards, each caller gets its own result, a full queue refuses."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from models.predictor import Prediction
+from service.batching import DynamicBatcher, Overloaded
+
+
+def tagged(value: float) -> torch.Tensor:
+    return torch.full((3, 4, 4), value)
+
+
+def echo_forward(batch_sizes: list[int], delay_s: float = 0.0) -> Callable[[list[torch.Tensor]], list[Prediction]]:
+    """A stand-in model: each result carries its own input's value, so a mix-up would show."""
+
+    def forward(batch: list[torch.Tensor]) -> list[Prediction]:
+        batch_sizes.append(len(batch))
+        time.sleep(delay_s)
+        return [Prediction(np.array([float(x[0, 0, 0])]), np.zeros((1, 2, 2), np.float32)) for x in batch]
+
+    return forward
+
+
+def run_with_batcher(forward: Callable, body: Callable, **options: object) -> object:
+    async def main() -> object:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            defaults = {"max_batch_size": 8, "max_wait_s": 0.01, "max_queue": 64}
+            batcher = DynamicBatcher(forward, executor, **(defaults | options))
+            batcher.start()
+            try:
+                return await body(batcher)
+            finally:
+                await batcher.stop()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:  # keep clear of any loop the browser tests left running
+        return thread.submit(asyncio.run, main()).result()
+
+
+def test_concurrent_requests_share_forwards_and_keep_their_results() -> None:
+    sizes: list[int] = []
+
+    async def body(batcher: DynamicBatcher) -> list[Prediction]:
+        return await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(20)))
+
+    results = run_with_batcher(echo_forward(sizes, delay_s=0.02), body)
+    assert [float(r.probabilities[0]) for r in results] == [float(i) for i in range(20)]
+    assert sum(sizes) == 20
+    assert max(sizes) == 8  # capped at max_batch_size
+    assert len(sizes) <= 4
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    async def body(batcher: DynamicBatcher) -> float:
+        started = time.perf_counter()
+        await batcher.submit(tagged(1))
+        return time.perf_counter() - started
+
+    assert run_with_batcher(echo_forward([]), body, max_wait_s=0.0) < 0.05
+
+
+def test_a_full_queue_refuses_at_once() -> None:
+    release = threading.Event()
+
+    def blocked_forward(batch: list[torch.Tensor]) -> list[Prediction]:
+        release.wait(5)
+        return echo_forward([])(batch)
+
+    async def body(batcher: DynamicBatcher) -> tuple[int, float]:
+        first = asyncio.create_task(batcher.submit(tagged(0)))  # taken by the loop, blocks the forward
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(batcher.submit(tagged(i))) for i in range(1, 3)]
+        await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        with pytest.raises(Overloaded, match="2 photos are already waiting"):
+            await batcher.submit(tagged(99))
+        refused_in = time.perf_counter() - started
+        release.set()
+        done = await asyncio.gather(first, *queued)
+        return len(done), refused_in
+
+    accepted, refused_in = run_with_batcher(blocked_forward, body, max_queue=2, max_batch_size=1)
+    assert accepted == 3
+    assert refused_in < 0.01
+
+
+def test_a_failing_forward_fails_its_callers_and_the_loop_goes_on() -> None:
+    calls = []
+
+    def flaky_forward(batch: list[torch.Tensor]) -> list[Prediction]:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("device fell over")
+        return echo_forward([])(batch)
+
+    async def body(batcher: DynamicBatcher) -> float:
+        with pytest.raises(RuntimeError, match="device fell over"):
+            await batcher.submit(tagged(1))
+        return float((await batcher.submit(tagged(2))).probabilities[0])
+
+    assert run_with_batcher(flaky_forward, body) == 2.0
