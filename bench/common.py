@@ -4,6 +4,7 @@ Kept in one place so latency, load and render numbers are taken the same way and
 """
 
 import io
+import json
 import os
 import platform
 import socket
@@ -113,3 +114,9 @@ def environment(load_before: float, load_after: float) -> dict[str, Any]:
             "load_average_1m": {"before": load_before, "after": load_after},
         },
     }
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Every benchmark leaves its figures as JSON, so runs can be compared and quoted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -18,7 +18,6 @@ Prints a table and writes bench/results/latency.json.
 """
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server
+from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server, write_results
 
 from service.app import load_predictor
 from service.pipeline import prepare
@@ -122,8 +121,7 @@ def main() -> None:
         "ratio_mean": round(http["mean_ms"] / forward["mean_ms"], 2),
         **environment(load_before, load_after),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.output, results)
     print_table(results)
     print(f"wrote {args.output}")
 

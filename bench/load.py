@@ -25,7 +25,6 @@ Prints a table and writes bench/results/load.json and bench/results/load.png.
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import statistics
@@ -43,7 +42,16 @@ import httpx
 import matplotlib
 import numpy as np
 import torch
-from common import RESULTS_DIR, ROOT, environment, jpeg_bytes, load_average_1m, running_server, synthetic_photo
+from common import (
+    RESULTS_DIR,
+    ROOT,
+    environment,
+    jpeg_bytes,
+    load_average_1m,
+    running_server,
+    synthetic_photo,
+    write_results,
+)
 from PIL import Image, ImageOps
 
 from service.app import load_predictor
@@ -372,8 +380,7 @@ def main() -> None:
         "ratios": ratios(reference, levels, forward),
         **environment(load_before, load_after),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.output, results)
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(results, args.plot)
     print_table(results)

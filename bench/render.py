@@ -17,7 +17,6 @@ Prints a table and writes bench/results/render.json.
 """
 
 import argparse
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from common import RESULTS_DIR, ROOT, environment, jpeg_bytes, load_average_1m, synthetic_photo
+from common import RESULTS_DIR, ROOT, environment, jpeg_bytes, load_average_1m, synthetic_photo, write_results
 
 from service.decode import decode_photo
 from service.pipeline import Picture, RenderRequest, render
@@ -113,8 +112,7 @@ def main() -> None:
         "photos": photos,
         **environment(load_before, load_after),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.output, results)
     print_table(results)
     print(f"wrote {args.output}")
 

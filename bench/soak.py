@@ -22,7 +22,6 @@ Prints a table and writes bench/results/soak.json.
 import argparse
 import asyncio
 import itertools
-import json
 import math
 import statistics
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from common import RESULTS_DIR, environment, jpeg_bytes, load_average_1m, running_server, synthetic_photo
+from common import RESULTS_DIR, environment, jpeg_bytes, load_average_1m, running_server, synthetic_photo, write_results
 from load import REQUEST_TIMEOUT_S, Outcome, Photo, post, quantiles_ms
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -233,8 +232,7 @@ def main() -> None:
         "targets": targets(run),
         **environment(load_before, load_after),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.output, results)
     print_table(results)
     print(f"wrote {args.output}")
 
