@@ -21,25 +21,19 @@ class InferenceEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camserve-inference")
         self.batcher = DynamicBatcher(self._forward, self._executor, max_batch_size, max_wait_s, max_queue)
         self.ready = False
-        metrics.registered_hooks.set_function(self.hook_count)
+        metrics.registered_hooks.set_function(lambda: self.predictor.hook_count)
         metrics.queue_depth.set_function(lambda: self.batcher.queued)
 
     def start(self) -> None:
         self.batcher.start()
 
     def warm_up(self) -> None:
-        """Forward at batch 1 and at the largest batch, so no request pays for kernel selection."""
-        size = self.predictor.metadata.input_size
-        for batch in sorted({1, self.batcher.max_batch_size}):
-            self.predictor.predict(torch.zeros(batch, 3, size, size))
+        """Warm the smallest and the largest batch before /readyz says ready."""
+        self.predictor.warm_up(tuple(sorted({1, self.batcher.max_batch_size})))
         self.ready = True
 
     async def predict(self, tensor: torch.Tensor) -> Prediction:
         return await self.batcher.submit(tensor)
-
-    def hook_count(self) -> int:
-        """Forward hooks on every module of the network; constant (zero) between forwards."""
-        return sum(len(module._forward_hooks) for module in self.predictor.model.modules())
 
     def _forward(self, tensors: list[torch.Tensor]) -> list[Prediction]:
         """Stack on the inference thread too: torch work on the event loop thread would wake another
