@@ -2,11 +2,14 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint format
+.PHONY: serve test lint format train
+
+# The shipped model's recipe (weights/README.md); rerun the same command to resume after a kill.
+DATA ?= ../shared/data/catsdogs
 
 $(BIN)/camserve: pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,train]'
 	touch $@
 
 serve: $(BIN)/camserve
@@ -23,3 +26,6 @@ test: lint
 format: $(BIN)/camserve
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+train: $(BIN)/camserve
+	$(BIN)/camserve train --data $(DATA) --run-dir runs/resnet34 --cache-dir runs/cache

@@ -17,9 +17,13 @@ def to_model_input(photo: Image.Image, metadata: ModelMetadata) -> torch.Tensor:
     """
     if photo.mode != "RGB":
         raise ValueError(f"expected an RGB photo, got mode {photo.mode}")
-    size = metadata.input_size
-    resized = photo.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    resized = squash(photo, metadata.input_size)
     mean = np.asarray(metadata.mean, dtype=np.float32) * 255.0
     scale = 1.0 / (np.asarray(metadata.std, dtype=np.float32) * 255.0)
     pixels = (np.asarray(resized, dtype=np.float32) - mean) * scale
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+def squash(photo: Image.Image, size: int) -> Image.Image:
+    """The whole photo resized to size x size, ignoring aspect ratio: the one resize training and serving share."""
+    return photo.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)

@@ -15,6 +15,7 @@ from service.decode import PhotoRejected
 from service.pipeline import Picture, RenderRequest, prepare, render
 from service.render import Colormap
 from service.settings import Settings
+from service.training_commands import add_training_commands
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,7 +69,7 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     if not predictor.metadata.trained:
-        print("warning: the model is an UNTRAINED placeholder; its answers mean nothing", file=sys.stderr)
+        print("warning: the weights are marked UNTRAINED; their answers mean nothing", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in overlays")
     predict.add_argument("--colormap", type=Colormap, default=Colormap.jet, choices=list(Colormap))
     predict.set_defaults(handler=_predict)
+
+    add_training_commands(commands)
     return parser
 
 

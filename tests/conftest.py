@@ -14,15 +14,16 @@ from pathlib import Path
 
 import httpx
 import hypothesis
+import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 from torch import nn
 
-from models.checkpoint import load_checkpoint
+from models.checkpoint import load_checkpoint, save_checkpoint
 from models.metadata import ModelMetadata
-from models.network import CamNetwork
+from models.network import CamNetwork, build_network
 from models.predictor import Predictor
 from service.app import create_app
 from service.settings import DEFAULT_WEIGHTS, Settings
@@ -182,3 +183,95 @@ def serve_camserve(store_path: Path, timeout_s: float = 60.0, env: dict[str, str
     """``camserve_process`` for tests that need only its base URL."""
     with camserve_process(store_path, timeout_s, env) as server:
         yield server.base
+
+
+# Training and evaluation: a synthetic two-class image folder and a tiny servable checkpoint.
+CAT_RGB = (200, 60, 50)  # "cat" photos are red-ish
+DOG_RGB = (50, 70, 200)  # "dog" photos are blue-ish
+SYNTHETIC_PER_CLASS = 12
+
+
+def write_image_folder(
+    root: Path,
+    colours: dict[str, tuple[int, int, int]] | None = None,
+    per_class: int = SYNTHETIC_PER_CLASS,
+    size: tuple[int, int] = (48, 40),
+    seed: int = 0,
+) -> Path:
+    """``root/<class>/<class>-<i>.jpg``: per class, noisy JPEGs around one colour (red cats, blue dogs).
+
+    Seeded, so the files (and their sizes, which the image cache's digest depends on) are reproducible.
+    """
+    colours = colours or {"cat": CAT_RGB, "dog": DOG_RGB}
+    generator = np.random.default_rng(seed)
+    width, height = size
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            noise = generator.normal(0.0, 25.0, size=(height, width, 3))
+            pixels = np.clip(np.asarray(colour, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{name}-{index:02d}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only synthetic cat/dog folder shared by the training and evaluation tests; copy it to modify it."""
+    return write_image_folder(tmp_path_factory.mktemp("photos") / "catsdogs")
+
+
+def write_tiny_checkpoint(
+    weights_path: Path,
+    class_names: tuple[str, ...] = ("cat", "dog"),
+    input_size: int = 32,
+    extra: dict[str, object] | None = None,
+    architecture: str = "resnet34",
+) -> Path:
+    """A seeded, randomly initialised CAM checkpoint that ``load_checkpoint`` accepts, at a tiny input size."""
+    metadata = ModelMetadata(
+        name="tiny",
+        version="test",
+        architecture=architecture,
+        class_names=class_names,
+        input_size=input_size,
+        trained=True,
+        extra=extra or {},
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        network = build_network(metadata.architecture, metadata.num_classes)
+    save_checkpoint(network, metadata, weights_path)
+    return weights_path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cat/dog checkpoint at 32 px with no recorded training split."""
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+TINY_ARCHITECTURE = "tiny-resnet"
+
+
+def tiny_resnet_body(pretrained: bool) -> tuple[nn.Module, int]:
+    """A resnet-shaped body (stem, then residual blocks) small enough to train for a few steps in a test."""
+    from torchvision.models.resnet import BasicBlock
+
+    downsample = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+    body = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(inplace=True),
+        BasicBlock(8, 8),
+        BasicBlock(8, 16, stride=2, downsample=downsample),
+    )
+    return body, 16
+
+
+@pytest.fixture
+def tiny_architecture(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Registers ``tiny-resnet`` with ``build_network`` (and so ``load_checkpoint``) for this test only."""
+    from models import network
+
+    monkeypatch.setitem(network.BODIES, TINY_ARCHITECTURE, tiny_resnet_body)
+    return TINY_ARCHITECTURE

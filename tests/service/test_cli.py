@@ -59,3 +59,6 @@ def test_serve_answers_like_the_readme_says(served: str) -> None:
     assert overlay.status_code == 200
     assert overlay.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(overlay.content)).size == (451, 300)
+
+
+# camserve train and camserve evaluate

@@ -1,0 +1,330 @@
+"""One training run: data and teacher targets cached, epochs with progressive sizes, resumable after a kill.
+
+A run lives in one directory: ``state.pt`` (everything needed to continue, rewritten after each epoch),
+``history.jsonl`` and ``history.png`` (the log and its plot), and ``best.safetensors`` + ``best.json``
+(the checkpoint with the best validation accuracy so far, in the format the service loads).
+"""
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional
+from tqdm import tqdm
+
+from models.checkpoint import save_checkpoint
+from models.dataset import ImageFolder, Split, scan_image_folder
+from models.metadata import ModelMetadata
+from models.runtime import DeviceChoice, Precision, PrecisionChoice, autocast, resolve_device, resolve_precision
+from models.training.augment import Augmentation, resize_batch, standardise
+from models.training.cache import cached_images
+from models.training.distill import LossWeights, Student, training_loss
+from models.training.history import append_epoch, plot_history, read_history, require_plotting, truncate_history
+from models.training.init import IMAGENET, SCRATCH, initial_network, layer_groups, set_body_trainable
+from models.training.teacher import check_teacher_classes
+from models.training.teacher_targets import TeacherTargets, cached_teacher_targets
+
+STATE_FILE = "state.pt"
+HISTORY_FILE = "history.jsonl"
+BEST_FILE = "best.safetensors"
+TEACHER_NONE = "none"
+TEACHER_EFFNET = "efficientnet-lite0"
+IMAGENET_GROUP_LR_SCALES = (1 / 9, 1 / 3, 1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run. Resuming refuses a different config, so a run's log is one recipe."""
+
+    data: str
+    run_dir: str
+    init: str = "scratch"
+    teacher: str = TEACHER_EFFNET
+    architecture: str = "resnet34"
+    sizes: tuple[int, ...] = (64, 64, 64, 64, 64, 96, 96)
+    input_size: int = 128
+    cache_size: int = 160
+    teacher_size: int = 128
+    batch_size: int = 64
+    max_lr: float = 0.1
+    weight_decay: float = 5e-4
+    freeze_epochs: int = 0
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: DeviceChoice = "auto"
+    precision: PrecisionChoice = "auto"
+    loss: LossWeights = field(default_factory=LossWeights)
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sizes": list(self.sizes)}
+
+
+@dataclass
+class TrainingData:
+    folder: ImageFolder
+    split: Split
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    teacher: TeacherTargets | None = None
+
+
+def check_config(config: TrainConfig) -> None:
+    """What can be refused before any photo is decoded."""
+    if config.teacher not in (TEACHER_EFFNET, TEACHER_NONE):
+        raise ValueError(f"unknown teacher {config.teacher!r}; use {TEACHER_EFFNET} or {TEACHER_NONE}")
+    largest = max(*config.sizes, config.teacher_size if config.teacher == TEACHER_EFFNET else 0)
+    if largest > config.cache_size:
+        raise ValueError(
+            f"training sizes up to {largest} px need a cache of at least that size, not {config.cache_size}"
+        )
+    if config.batch_size < 1 or not 0.0 < config.val_fraction < 1.0:
+        raise ValueError("batch_size must be positive and val_fraction between 0 and 1")
+
+
+def check_split(config: TrainConfig, folder: ImageFolder, train_index: list[int], val_index: list[int]) -> None:
+    if len(train_index) < config.batch_size or not val_index:
+        raise ValueError(
+            f"{config.data}: the split leaves {len(train_index)} training and {len(val_index)} validation photos; "
+            f"training needs at least one batch ({config.batch_size}) and one validation photo"
+        )
+    if config.teacher == TEACHER_EFFNET:
+        check_teacher_classes(folder.class_names)
+
+
+def load_training_data(config: TrainConfig, folder: ImageFolder, cache_dir: Path) -> TrainingData:
+    """Training photos cached at ``cache_size`` for cropping; validation photos at the serving size, as served."""
+    split = Split(config.val_fraction, config.seed)
+    train_index, val_index = split.indices(folder)
+    images = cached_images(folder, config.cache_size, cache_dir)
+    labels = torch.tensor(folder.labels)
+    val_folder = replace(
+        folder, files=tuple(folder.files[i] for i in val_index), labels=tuple(folder.labels[i] for i in val_index)
+    )
+    val_images = cached_images(val_folder, config.input_size, cache_dir)
+    data = TrainingData(folder, split, images[train_index], labels[train_index], val_images, labels[val_index])
+    if config.teacher == TEACHER_EFFNET:
+        data.teacher = cached_teacher_targets(
+            folder, images, train_index, config.cache_size, config.teacher_size, cache_dir
+        )
+    return data
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, cache_dir: Path) -> None:
+        """Every cheap check (settings, resume compatibility, split sizes, starting weights) runs before the
+        photos are decoded and the teacher runs, which can take many minutes."""
+        self.config = config
+        check_config(config)
+        require_plotting()
+        self.run_dir = Path(config.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(config.device)
+        self.precision: Precision = resolve_precision(config.precision, self.device)
+        state = self._load_state()
+        torch.manual_seed(config.seed)
+        folder = scan_image_folder(Path(config.data))
+        self.class_names = folder.class_names
+        # A resumed run's weights come from its state: no download, even for --init imagenet.
+        network = initial_network(SCRATCH if state else config.init, config.architecture, self.class_names)
+        check_split(config, folder, *Split(config.val_fraction, config.seed).indices(folder))
+        self.data = load_training_data(config, folder, cache_dir)
+        teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
+        self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
+        self.metadata = ModelMetadata(
+            name=f"camserve-{config.architecture}",
+            version="1.0.0",
+            architecture=config.architecture,
+            class_names=self.class_names,
+            input_size=config.input_size,
+            trained=True,
+        )
+        self.steps_per_epoch = len(self.data.train_labels) // config.batch_size
+        self.optimiser = torch.optim.SGD(
+            self._parameter_groups(), lr=config.max_lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimiser,
+            max_lr=[group["lr"] for group in self.optimiser.param_groups],
+            total_steps=self.steps_per_epoch * config.epochs,
+            pct_start=0.25,
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.epochs_done = 0
+        self.best = (-1.0, float("inf"))  # validation (accuracy, log loss): higher accuracy, then lower loss
+        self.elapsed_s = 0.0
+        if state:
+            self._resume(state)
+        truncate_history(self.run_dir / HISTORY_FILE, self.epochs_done)
+
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        groups = layer_groups(self.student.network)
+        scales = IMAGENET_GROUP_LR_SCALES if self.config.init == IMAGENET else (1.0, 1.0, 1.0)
+        result = [
+            {"params": params, "lr": self.config.max_lr * scale} for params, scale in zip(groups, scales, strict=True)
+        ]
+        if self.student.aux_head is not None:
+            result.append({"params": list(self.student.aux_head.parameters()), "lr": self.config.max_lr})
+        return result
+
+    def _load_state(self) -> dict[str, Any] | None:
+        """The saved state of this run directory, refused when it was made with other settings."""
+        state_path = self.run_dir / STATE_FILE
+        if not state_path.is_file():
+            return None
+        state = torch.load(state_path, map_location=self.device, weights_only=True)
+        current = self.config.to_dict()
+        changed = sorted(k for k, v in current.items() if k != "run_dir" and state["config"].get(k) != v)
+        if changed:
+            raise ValueError(
+                f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
+                "use a new --run-dir, or the same settings to resume"
+            )
+        return state
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        self.student.load_state_dict(state["student"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.epochs_done = state["epochs_done"]
+        self.best = (state["best_accuracy"], state.get("best_log_loss", float("inf")))
+        self.elapsed_s = state["elapsed_s"]
+        print(f"resuming {self.run_dir} after epoch {self.epochs_done}/{self.config.epochs}", file=sys.stderr)
+
+    def _save_state(self) -> None:
+        state = {
+            "config": self.config.to_dict(),
+            "student": self.student.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epochs_done": self.epochs_done,
+            "best_accuracy": self.best[0],
+            "best_log_loss": self.best[1],
+            "elapsed_s": self.elapsed_s,
+        }
+        partial = self.run_dir / (STATE_FILE + ".partial")
+        torch.save(state, partial)
+        partial.replace(self.run_dir / STATE_FILE)
+
+    def run(self) -> Path:
+        for epoch in range(self.epochs_done + 1, self.config.epochs + 1):
+            started = time.perf_counter()
+            train_loss, train_accuracy = self._train_epoch(epoch)
+            val_log_loss, val_accuracy = self._validate()
+            self.elapsed_s += time.perf_counter() - started
+            improved = (val_accuracy, -val_log_loss) > (self.best[0], -self.best[1])
+            record = {
+                "epoch": epoch,
+                "size": self.config.sizes[epoch - 1],
+                "lr": self.scheduler.get_last_lr()[-1],
+                "train_loss": round(train_loss, 5),
+                "train_accuracy": round(train_accuracy, 5),
+                "val_log_loss": round(val_log_loss, 5),
+                "val_accuracy": round(val_accuracy, 5),
+                "epoch_s": round(time.perf_counter() - started, 1),
+                "elapsed_s": round(self.elapsed_s, 1),
+                "best": improved,
+            }
+            append_epoch(self.run_dir / HISTORY_FILE, record)
+            if improved:
+                self.best = (val_accuracy, val_log_loss)
+                self._save_best(record)
+            self.epochs_done = epoch
+            self._save_state()
+            plot_history(read_history(self.run_dir / HISTORY_FILE), self.run_dir / "history.png")
+            print(
+                f"epoch {epoch}/{self.config.epochs}: val accuracy {val_accuracy:.4f}, "
+                f"log loss {val_log_loss:.4f}{' (best)' if improved else ''}",
+                file=sys.stderr,
+            )
+        return self.run_dir / BEST_FILE
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        config = self.config
+        size = config.sizes[epoch - 1]
+        set_body_trainable(self.student.network, epoch > config.freeze_epochs)
+        self.student.train()
+        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        order = torch.randperm(len(self.data.train_labels), generator=generator)
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs} {size}px", unit="batch")
+        for step in bar:
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            images = standardise(config.augmentation(self.data.train_images[index], size, generator), self.metadata)
+            labels = self.data.train_labels[index]
+            two_class = imagenet = None
+            if self.data.teacher is not None:
+                imagenet, two_class = self.data.teacher.imagenet_logits[index], self.data.teacher.two_class[index]
+            loss, log_probs = self._step(images, labels, two_class, imagenet)
+            total_loss += loss * len(labels)
+            correct += int((log_probs.argmax(dim=1).cpu() == labels).sum())
+            seen += len(labels)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        return total_loss / seen, correct / seen
+
+    def _step(
+        self, images: torch.Tensor, labels: torch.Tensor, two_class: torch.Tensor | None, imagenet: torch.Tensor | None
+    ) -> tuple[float, torch.Tensor]:
+        images, labels, two_class, imagenet = (
+            None if t is None else t.to(self.device, non_blocking=True) for t in (images, labels, two_class, imagenet)
+        )
+        with autocast(self.device, self.precision):
+            log_probs, aux = self.student(images)
+        loss = training_loss(log_probs, aux, labels, two_class, imagenet, self.config.loss)
+        self.optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach()), log_probs.detach()
+
+    def _validate(self, batch_size: int = 128) -> tuple[float, float]:
+        """Validation photos squashed to the serving size, no augmentation; log loss and accuracy."""
+        network = self.student.network.eval()
+        log_probs = []
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for start in range(0, len(self.data.val_labels), batch_size):
+                chunk = resize_batch(self.data.val_images[start : start + batch_size], self.config.input_size)
+                log_probs.append(network(standardise(chunk, self.metadata).to(self.device)).float().cpu())
+        stacked = torch.cat(log_probs)
+        labels = self.data.val_labels
+        return float(functional.nll_loss(stacked, labels)), float((stacked.argmax(dim=1) == labels).float().mean())
+
+    def _save_best(self, record: dict[str, Any]) -> None:
+        extra = {
+            "split": self.data.split.describe(self.data.folder),
+            "training": {
+                "config": self.config.to_dict(),
+                "epoch": record["epoch"],
+                "val_accuracy": record["val_accuracy"],
+                "val_log_loss": record["val_log_loss"],
+                "wall_s": record["elapsed_s"],
+                "device": self.device.type,
+                "precision": self.precision,
+                "hardware": hardware(self.device),
+                "torch": torch.__version__,
+                "teacher_train_accuracy": None if self.data.teacher is None else self.data.teacher.train_accuracy,
+            },
+        }
+        metadata = replace(self.metadata, extra=extra)
+        save_checkpoint(self.student.network, metadata, self.run_dir / BEST_FILE)
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
