@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 class ModelInfo(BaseModel):
     name: str
     version: str
-    trained: bool = Field(description="False for the untrained placeholder: its answers mean nothing.")
+    trained: bool = Field(description="False for weights marked untrained: their answers mean nothing.")
 
 
 class Links(BaseModel):

@@ -21,8 +21,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: State) -> JSONResponse:
-    """Ready once the model is loaded and warmed up; says loudly when the weights are a placeholder."""
-    warnings = [] if state.metadata.trained else ["the served model is an UNTRAINED placeholder"]
+    """Ready once the model is loaded and warmed up; says loudly when the weights are marked untrained."""
+    warnings = [] if state.metadata.trained else ["the served weights are marked UNTRAINED: their answers mean nothing"]
     body = Readiness(
         ready=state.engine.ready,
         model=state.model_info,

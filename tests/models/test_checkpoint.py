@@ -10,14 +10,14 @@ import torch
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.metadata import ModelMetadata, metadata_path
 from models.network import build_network
-from models.placeholder import write_placeholder
 from service.settings import DEFAULT_WEIGHTS
+from tests.conftest import write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    write_placeholder(path, class_names=("ant", "bee", "wasp"))
+    write_tiny_checkpoint(path, class_names=("ant", "bee", "wasp"))
     return path
 
 
@@ -40,11 +40,14 @@ def test_round_trip_keeps_class_names_and_weights(saved: Path, tmp_path: Path) -
         torch.testing.assert_close(a, b, msg=name)
 
 
-def test_committed_weights_load_and_are_labelled() -> None:
+def test_committed_weights_are_the_trained_model_with_its_provenance() -> None:
+    """The service serves these by default: they must be trained, and say how (split, recipe, metrics)."""
     _, metadata = load_checkpoint(DEFAULT_WEIGHTS)
-    assert set(metadata.class_names) == {"cat", "dog"}
-    if not metadata.trained:
-        assert "placeholder" in metadata.version
+    assert metadata.class_names == ("cat", "dog")
+    assert metadata.trained is True
+    assert metadata.extra["split"]["val_photos"] > 0
+    assert metadata.extra["training"]["config"]["init"] == "scratch"
+    assert 0.5 < metadata.extra["training"]["val_accuracy"] <= 1.0
 
 
 def test_missing_weights_file(tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ from models.predictor import Predictor
 
 def test_batch_equals_one_at_a_time(served_predictor: Predictor) -> None:
     torch.manual_seed(1)
-    batch = torch.randn(3, 3, 224, 224)
+    size = served_predictor.metadata.input_size
+    batch = torch.randn(3, 3, size, size)
     together = served_predictor.predict(batch)
     for index, result in enumerate(together):
         (alone,) = served_predictor.predict(batch[index : index + 1])
         np.testing.assert_allclose(result.probabilities, alone.probabilities, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(result.class_maps, alone.class_maps, rtol=1e-4, atol=1e-5)
-        assert result.class_maps.shape == (2, 7, 7)
+        assert result.class_maps.shape == (2, size // 32, size // 32)  # resnet34 downsamples 32x
         assert result.class_maps.dtype == np.float32
 
 

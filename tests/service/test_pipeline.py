@@ -80,4 +80,5 @@ def test_prepare_reports_original_size_of_large_jpeg(served_predictor: Predictor
     data = encode(Image.new("RGB", (4000, 3000), (10, 200, 30)), "JPEG")
     prepared = prepare(data, served_predictor.metadata, MAX_PIXELS)
     assert (prepared.width, prepared.height) == (4000, 3000)
-    assert prepared.tensor.shape == (3, 224, 224)
+    size = served_predictor.metadata.input_size
+    assert prepared.tensor.shape == (3, size, size)

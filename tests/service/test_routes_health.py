@@ -1,6 +1,16 @@
 """Operations endpoints: liveness, readiness with the model's honesty, Prometheus metrics, OpenAPI."""
 
+from dataclasses import replace
+from pathlib import Path
+
+import torch
 from fastapi.testclient import TestClient
+
+from models.checkpoint import load_checkpoint
+from models.predictor import Predictor
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import wait_until_ready
 
 
 def test_healthz(client: TestClient) -> None:
@@ -14,10 +24,19 @@ def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
     assert body["ready"] is True
     assert body["device"] == "cpu"
     assert body["precision"] == "fp32"
-    if body["model"]["trained"]:
-        assert body["warnings"] == []
-    else:
-        assert "UNTRAINED placeholder" in body["warnings"][0]
+    assert body["model"]["trained"] is True
+    assert body["warnings"] == []
+
+
+def test_readyz_warns_when_the_weights_are_marked_untrained(settings: Settings, tiny_checkpoint: Path) -> None:
+    """Untrained weights answer with confident-looking nonsense; readiness must say so loudly."""
+    model, metadata = load_checkpoint(tiny_checkpoint)
+    predictor = Predictor(model, replace(metadata, trained=False), torch.device("cpu"), "fp32")
+    with TestClient(create_app(settings, predictor)) as client:
+        wait_until_ready(client)
+        body = client.get("/readyz").json()
+    assert body["model"]["trained"] is False
+    assert "UNTRAINED" in body["warnings"][0]
 
 
 def test_readyz_is_503_before_warm_up(client: TestClient) -> None:

@@ -191,7 +191,8 @@ def assert_same_results(
             assert b["probabilities"][name] == pytest.approx(p, abs=1e-5)
         one_pixels = np.asarray(Image.open(io.BytesIO(one_map)), dtype=np.int16)
         other_pixels = np.asarray(Image.open(io.BytesIO(other_map)), dtype=np.int16)
-        assert np.abs(one_pixels - other_pixels).max() <= 2
+        # One map level apart at most: a level moves a jet channel by up to 4 (255 over 64 levels).
+        assert np.abs(one_pixels - other_pixels).max() <= 4
 
 
 def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: Predictor) -> None:
