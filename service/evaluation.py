@@ -14,7 +14,8 @@ from models.evaluation import ClassificationReport, classification_report
 from models.metadata import ModelMetadata
 from models.predictor import Predictor
 from models.preprocess import to_model_input
-from service.decode import PhotoRejected, decode_photo
+from service.decode import PhotoRejected
+from service.pipeline import decode_for_model
 
 TTA_ZOOM = 0.85
 DECODE_THREADS = 2
@@ -42,7 +43,7 @@ def photo_views(photo: Image.Image, tta: bool) -> list[Image.Image]:
 
 def model_inputs(data: bytes, metadata: ModelMetadata, max_pixels: int, tta: bool) -> torch.Tensor:
     """(V, 3, S, S): the service's decode and preprocessing, once per view (view 0 is what the service sees)."""
-    photo = decode_photo(data, max_pixels, min_decode_size=metadata.input_size).image
+    photo = decode_for_model(data, metadata, max_pixels).image
     return torch.stack([to_model_input(view, metadata) for view in photo_views(photo, tta)])
 
 

@@ -12,7 +12,7 @@ import torch
 
 from models.metadata import ModelMetadata
 from models.preprocess import to_model_input
-from service.decode import decode_photo
+from service.decode import DecodedPhoto, decode_photo
 from service.render import Colormap, blend, colorize, encode_png, select_cam, upsample
 
 
@@ -28,8 +28,13 @@ class PreparedPhoto:
     height: int
 
 
+def decode_for_model(data: bytes, metadata: ModelMetadata, max_pixels: int) -> DecodedPhoto:
+    """Decode only as large as the model input needs (reduced-size JPEG decoding)."""
+    return decode_photo(data, max_pixels, min_decode_size=metadata.input_size)
+
+
 def prepare(data: bytes, metadata: ModelMetadata, max_pixels: int) -> PreparedPhoto:
-    decoded = decode_photo(data, max_pixels, min_decode_size=metadata.input_size)
+    decoded = decode_for_model(data, metadata, max_pixels)
     return PreparedPhoto(to_model_input(decoded.image, metadata), decoded.width, decoded.height)
 
 

@@ -103,10 +103,15 @@ def check_split(config: TrainConfig, folder: ImageFolder, train_index: list[int]
         check_teacher_classes(folder.class_names)
 
 
-def load_training_data(config: TrainConfig, folder: ImageFolder, cache_dir: Path) -> TrainingData:
+def load_training_data(
+    config: TrainConfig,
+    folder: ImageFolder,
+    split: Split,
+    train_index: list[int],
+    val_index: list[int],
+    cache_dir: Path,
+) -> TrainingData:
     """Training photos cached at ``cache_size`` for cropping; validation photos at the serving size, as served."""
-    split = Split(config.val_fraction, config.seed)
-    train_index, val_index = split.indices(folder)
     images = cached_images(folder, config.cache_size, cache_dir)
     labels = torch.tensor(folder.labels)
     val_folder = replace(
@@ -138,8 +143,10 @@ class Trainer:
         self.class_names = folder.class_names
         # A resumed run's weights come from its state: no download, even for --init imagenet.
         network = initial_network(SCRATCH if state else config.init, config.architecture, self.class_names)
-        check_split(config, folder, *Split(config.val_fraction, config.seed).indices(folder))
-        self.data = load_training_data(config, folder, cache_dir)
+        split = Split(config.val_fraction, config.seed)
+        train_index, val_index = split.indices(folder)
+        check_split(config, folder, train_index, val_index)
+        self.data = load_training_data(config, folder, split, train_index, val_index, cache_dir)
         teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
         self.metadata = ModelMetadata(
