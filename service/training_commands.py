@@ -32,6 +32,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             teacher=args.teacher,
             sizes=tuple(args.sizes),
             input_size=args.input_size,
+            cache_size=args.cache_size,
             batch_size=args.batch_size,
             max_lr=args.max_lr,
             freeze_epochs=freeze,
@@ -143,6 +144,12 @@ def add_training_commands(commands: Any) -> None:
     )
     train.add_argument(
         "--input-size", type=_at_least(32), default=DEFAULTS["input_size"], help="serving size; validation uses it"
+    )
+    train.add_argument(
+        "--cache-size",
+        type=_at_least(32),
+        default=DEFAULTS["cache_size"],
+        help="photos are decoded once at this size; training crops are cut from it",
     )
     train.add_argument("--batch-size", type=_at_least(1), default=DEFAULTS["batch_size"])
     train.add_argument("--max-lr", type=float, default=DEFAULTS["max_lr"], help="one-cycle peak (SGD, Nesterov)")

@@ -1,4 +1,8 @@
-"""Batched photo augmentation on cached uint8 tensors: random resized crops, flips and mild colour jitter."""
+"""Batched photo augmentation on cached uint8 tensors: random resized crops, flips and mild colour jitter.
+
+The random draws come from a CPU generator (reproducible on any device); the pixels stay on the device
+the photos live on, so a GPU run augments on the GPU.
+"""
 
 import math
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ class Augmentation:
         """(N, 3, H, W) uint8 -> (N, 3, size, size) float in 0..255."""
         crops = [self._crop(image, size, generator) for image in images]
         batch = torch.stack(crops)
-        flip = torch.rand(len(batch), generator=generator) < 0.5
+        flip = (torch.rand(len(batch), generator=generator) < 0.5).to(batch.device)
         batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
         return self._jitter(batch, generator).clamp_(0.0, 255.0)
 
@@ -40,9 +44,11 @@ class Augmentation:
 
     def _jitter(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         def factors() -> torch.Tensor:
-            return 1 + self.jitter * (2 * torch.rand(len(batch), 1, 1, 1, generator=generator) - 1)
+            draws = torch.rand(len(batch), 1, 1, 1, generator=generator).to(batch.device)
+            return 1 + self.jitter * (2 * draws - 1)
 
-        gray = (batch * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        luma = torch.tensor([0.299, 0.587, 0.114], device=batch.device).view(1, 3, 1, 1)
+        gray = (batch * luma).sum(dim=1, keepdim=True)
         batch = gray + (batch - gray) * factors()  # saturation
         mean = gray.mean(dim=(2, 3), keepdim=True)
         batch = mean + (batch - mean) * factors()  # contrast
@@ -58,6 +64,6 @@ def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def standardise(batch: torch.Tensor, metadata: ModelMetadata) -> torch.Tensor:
     """0..255 floats to the network's input, channels_last, with the checkpoint's mean and std."""
-    mean = torch.tensor(metadata.mean).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(metadata.std).view(1, 3, 1, 1) * 255.0
+    mean = torch.tensor(metadata.mean, device=batch.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(metadata.std, device=batch.device).view(1, 3, 1, 1) * 255.0
     return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)

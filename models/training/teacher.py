@@ -65,13 +65,16 @@ def cat_dog_masses(imagenet_logits: torch.Tensor, class_names: tuple[str, ...]) 
     return torch.stack([probabilities[:, IMAGENET_GROUPS[name]].sum(dim=1) for name in class_names], dim=1)
 
 
-def teacher_logits(teacher: nn.Module, images_uint8: torch.Tensor, size: int, batch_size: int = 128) -> torch.Tensor:
-    """The teacher's ImageNet logits for every photo, squashed to ``size``, as float16 (N, 1000)."""
+def teacher_logits(
+    teacher: nn.Module, images_uint8: torch.Tensor, size: int, device: torch.device, batch_size: int = 128
+) -> torch.Tensor:
+    """The teacher's ImageNet logits for every photo, squashed to ``size``, as float16 (N, 1000) on the CPU."""
+    teacher = teacher.to(device)
     chunks = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(images_uint8), batch_size), desc="teacher", unit="batch"):
-            chunk = resize_batch(images_uint8[start : start + batch_size], size)
-            chunks.append(teacher(teacher_input(chunk)).half())
+            chunk = resize_batch(images_uint8[start : start + batch_size].to(device), size)
+            chunks.append(teacher(teacher_input(chunk)).half().cpu())
     return torch.cat(chunks)
 
 

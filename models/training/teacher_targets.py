@@ -23,7 +23,13 @@ class TeacherTargets:
 
 
 def cached_teacher_targets(
-    folder: ImageFolder, images: torch.Tensor, train_index: list[int], cache_size: int, size: int, cache_dir: Path
+    folder: ImageFolder,
+    images: torch.Tensor,
+    train_index: list[int],
+    cache_size: int,
+    size: int,
+    cache_dir: Path,
+    device: torch.device,
 ) -> TeacherTargets:
     """The teacher sees the ``cache_size`` photos squashed to ``size``; the cat/dog calibration is fitted on
     training labels only, so validation stays unseen."""
@@ -31,7 +37,7 @@ def cached_teacher_targets(
     if path.is_file():
         logits = load_file(str(path))["logits"]
     else:
-        logits = teacher_logits(load_teacher(), images, size)
+        logits = teacher_logits(load_teacher(), images, size, device)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         save_file({"logits": logits}, str(partial))

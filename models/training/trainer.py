@@ -35,6 +35,7 @@ BEST_FILE = "best.safetensors"
 TEACHER_NONE = "none"
 TEACHER_EFFNET = "efficientnet-lite0"
 IMAGENET_GROUP_LR_SCALES = (1 / 9, 1 / 3, 1.0)
+PROGRESS_EVERY = 10  # steps between progress-bar updates
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,21 @@ class TrainingData:
     val_labels: torch.Tensor
     teacher: TeacherTargets | None = None
 
+    def to(self, device: torch.device) -> "TrainingData":
+        """Photos, labels and teacher targets where the network is, so a GPU run never waits on the CPU."""
+        teacher = self.teacher
+        if teacher is not None:
+            teacher = replace(
+                teacher, imagenet_logits=teacher.imagenet_logits.to(device), two_class=teacher.two_class.to(device)
+            )
+        return replace(
+            self,
+            train_images=self.train_images.to(device),
+            train_labels=self.train_labels.to(device),
+            val_images=self.val_images.to(device),
+            teacher=teacher,
+        )
+
 
 def check_config(config: TrainConfig) -> None:
     """What can be refused before any photo is decoded."""
@@ -110,8 +126,10 @@ def load_training_data(
     train_index: list[int],
     val_index: list[int],
     cache_dir: Path,
+    device: torch.device,
 ) -> TrainingData:
-    """Training photos cached at ``cache_size`` for cropping; validation photos at the serving size, as served."""
+    """Training photos cached at ``cache_size`` for cropping; validation photos at the serving size, as served.
+    All of it ends up on ``device`` (the teacher, if any, runs there too)."""
     images = cached_images(folder, config.cache_size, cache_dir)
     labels = torch.tensor(folder.labels)
     val_folder = replace(
@@ -121,9 +139,9 @@ def load_training_data(
     data = TrainingData(folder, split, images[train_index], labels[train_index], val_images, labels[val_index])
     if config.teacher == TEACHER_EFFNET:
         data.teacher = cached_teacher_targets(
-            folder, images, train_index, config.cache_size, config.teacher_size, cache_dir
+            folder, images, train_index, config.cache_size, config.teacher_size, cache_dir, device
         )
-    return data
+    return data.to(device)
 
 
 class Trainer:
@@ -137,6 +155,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
+        # Only a few input sizes per run, so cuDNN's one-off search for the fastest kernels pays off.
+        torch.backends.cudnn.benchmark = self.device.type == "cuda"
         state = self._load_state()
         torch.manual_seed(config.seed)
         folder = scan_image_folder(Path(config.data))
@@ -146,7 +166,7 @@ class Trainer:
         split = Split(config.val_fraction, config.seed)
         train_index, val_index = split.indices(folder)
         check_split(config, folder, train_index, val_index)
-        self.data = load_training_data(config, folder, split, train_index, val_index, cache_dir)
+        self.data = load_training_data(config, folder, split, train_index, val_index, cache_dir, self.device)
         teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
         self.metadata = ModelMetadata(
@@ -266,8 +286,11 @@ class Trainer:
         set_body_trainable(self.student.network, epoch > config.freeze_epochs)
         self.student.train()
         generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        order = torch.randperm(len(self.data.train_labels), generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
+        order = torch.randperm(len(self.data.train_labels), generator=generator).to(self.device)
+        # Running sums stay on the device: reading them every step would stall a GPU on each batch.
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device)
+        seen = 0
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs} {size}px", unit="batch")
         for step in bar:
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -278,17 +301,15 @@ class Trainer:
                 imagenet, two_class = self.data.teacher.imagenet_logits[index], self.data.teacher.two_class[index]
             loss, log_probs = self._step(images, labels, two_class, imagenet)
             total_loss += loss * len(labels)
-            correct += int((log_probs.argmax(dim=1).cpu() == labels).sum())
+            correct += (log_probs.argmax(dim=1) == labels).sum()
             seen += len(labels)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-        return total_loss / seen, correct / seen
+            if step % PROGRESS_EVERY == 0 or step == self.steps_per_epoch - 1:
+                bar.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
+        return float(total_loss) / seen, float(correct) / seen
 
     def _step(
         self, images: torch.Tensor, labels: torch.Tensor, two_class: torch.Tensor | None, imagenet: torch.Tensor | None
-    ) -> tuple[float, torch.Tensor]:
-        images, labels, two_class, imagenet = (
-            None if t is None else t.to(self.device, non_blocking=True) for t in (images, labels, two_class, imagenet)
-        )
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.precision):
             log_probs, aux = self.student(images)
         loss = training_loss(log_probs, aux, labels, two_class, imagenet, self.config.loss)
@@ -297,7 +318,7 @@ class Trainer:
         self.scaler.step(self.optimiser)
         self.scaler.update()
         self.scheduler.step()
-        return float(loss.detach()), log_probs.detach()
+        return loss.detach(), log_probs.detach()
 
     def _validate(self, batch_size: int = 128) -> tuple[float, float]:
         """Validation photos squashed to the serving size, no augmentation; log loss and accuracy."""
@@ -306,9 +327,9 @@ class Trainer:
         with torch.inference_mode(), autocast(self.device, self.precision):
             for start in range(0, len(self.data.val_labels), batch_size):
                 chunk = resize_batch(self.data.val_images[start : start + batch_size], self.config.input_size)
-                log_probs.append(network(standardise(chunk, self.metadata).to(self.device)).float().cpu())
+                log_probs.append(network(standardise(chunk, self.metadata)).float().cpu())
         stacked = torch.cat(log_probs)
-        labels = self.data.val_labels
+        labels = self.data.val_labels.cpu()
         return float(functional.nll_loss(stacked, labels)), float((stacked.argmax(dim=1) == labels).float().mean())
 
     def _save_best(self, record: dict[str, Any]) -> None:

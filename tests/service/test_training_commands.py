@@ -119,12 +119,14 @@ def test_train_then_evaluate_its_validation_split(
     run_dir = tmp_path / "run"
     train = ["train", "--data", str(image_folder), "--run-dir", str(run_dir), "--cache-dir", str(tmp_path / "cache")]
     train += ["--teacher", "none", "--sizes", "32", "--input-size", "32", "--batch-size", "4", "--val-fraction", "0.25"]
+    train += ["--cache-size", "40"]
     assert main(train) == 0
     best = run_dir / "best.safetensors"
     assert f"best checkpoint: {best}" in capsys.readouterr().out
     _, metadata = load_checkpoint(best)
     assert metadata.trained
     assert metadata.extra["training"]["config"]["sizes"] == [32]
+    assert metadata.extra["training"]["config"]["cache_size"] == 40
 
     assert main(["evaluate", "--data", str(image_folder), "--weights", str(best), "--split", "val", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

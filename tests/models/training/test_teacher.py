@@ -96,7 +96,7 @@ def test_teacher_logits_batches_resizes_and_keeps_order() -> None:
     """Every photo once, in order, at the teacher's size, stored as float16."""
     teacher = ShapeRecorder()
     images = torch.arange(7, dtype=torch.uint8).mul(30).view(7, 1, 1, 1).expand(7, 3, 20, 20).contiguous()
-    logits = teacher_logits(teacher, images, size=16, batch_size=3)
+    logits = teacher_logits(teacher, images, size=16, device=torch.device("cpu"), batch_size=3)
     assert logits.shape == (7, 1000)
     assert logits.dtype == torch.float16
     assert teacher.shapes == [(3, 3, 16, 16), (3, 3, 16, 16), (1, 3, 16, 16)]

@@ -13,6 +13,8 @@ from models.training.cache import cached_images
 from models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
 from models.training.teacher_targets import cached_teacher_targets
 
+CPU = torch.device("cpu")
+
 
 class ColourTeacher(nn.Module):
     """Red photos score high on ImageNet cats, blue ones on dogs, with a dog-favouring offset to calibrate away."""
@@ -48,7 +50,7 @@ def test_targets_are_cached_and_calibrated_on_training_photos(
     monkeypatch.setattr(teacher_targets, "load_teacher", lambda: teacher)
     train_index, _ = Split(0.25, seed=0).indices(folder)
     cache = tmp_path / "cache"
-    targets = cached_teacher_targets(folder, images, train_index, 32, 24, cache)
+    targets = cached_teacher_targets(folder, images, train_index, 32, 24, cache, CPU)
     imagenet, two_class = targets.imagenet_logits, targets.two_class
     assert teacher.calls == 1
     assert targets.train_accuracy == 1.0
@@ -71,17 +73,17 @@ def test_second_call_reads_the_cache_instead_of_the_teacher(
     """A resumed run must not load or run the teacher again, and gets the same targets."""
     monkeypatch.setattr(teacher_targets, "load_teacher", ColourTeacher)
     train_index, _ = Split(0.25, seed=0).indices(folder)
-    first = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path)
+    first = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path, CPU)
 
     def no_teacher() -> nn.Module:
         raise AssertionError("the teacher ran again although its outputs are cached")
 
     monkeypatch.setattr(teacher_targets, "load_teacher", no_teacher)
-    again = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path)
+    again = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path, CPU)
     torch.testing.assert_close(again.imagenet_logits, first.imagenet_logits)
     torch.testing.assert_close(again.two_class, first.two_class)
     with pytest.raises(AssertionError, match="ran again"):
-        cached_teacher_targets(folder, images, train_index, 32, 32, tmp_path)
+        cached_teacher_targets(folder, images, train_index, 32, 32, tmp_path, CPU)
 
 
 def test_calibration_never_sees_validation_labels(
@@ -91,11 +93,11 @@ def test_calibration_never_sees_validation_labels(
     monkeypatch.setattr(teacher_targets, "load_teacher", ColourTeacher)
     train_index, val_index = Split(0.25, seed=0).indices(folder)
     assert val_index
-    before = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path).two_class
+    before = cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path, CPU).two_class
     labels = list(folder.labels)
     labels[val_index[0]] = 1 - labels[val_index[0]]
     relabelled = ImageFolder(folder.root, folder.class_names, folder.files, tuple(labels))
-    after = cached_teacher_targets(relabelled, images, train_index, 32, 24, tmp_path).two_class
+    after = cached_teacher_targets(relabelled, images, train_index, 32, 24, tmp_path, CPU).two_class
     torch.testing.assert_close(after, before)
 
 
@@ -111,4 +113,4 @@ def test_a_teacher_that_gets_most_photos_wrong_is_refused(
     monkeypatch.setattr(teacher_targets, "load_teacher", ConstantTeacher)
     train_index, _ = Split(0.25, seed=0).indices(folder)
     with pytest.raises(ValueError, match="--teacher none"):
-        cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path)
+        cached_teacher_targets(folder, images, train_index, 32, 24, tmp_path, CPU)
