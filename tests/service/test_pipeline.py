@@ -82,3 +82,11 @@ def test_prepare_reports_original_size_of_large_jpeg(served_predictor: Predictor
     assert (prepared.width, prepared.height) == (4000, 3000)
     size = served_predictor.metadata.input_size
     assert prepared.tensor.shape == (3, size, size)
+
+
+def test_committed_model_calls_the_committed_cat_photo_a_cat(served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+    """A guard on the shipped weights: a model that loses this photo (1.0.0 called it "dog") should not ship."""
+    prepared = prepare(chelsea_bytes, served_predictor.metadata, MAX_PIXELS)
+    (prediction,) = served_predictor.predict(prepared.tensor[None])
+    assert served_predictor.metadata.class_names[prediction.label_index()] == "cat"
+    assert prediction.probabilities[prediction.label_index()] > 0.8
