@@ -107,6 +107,15 @@ def test_standardise_uses_the_checkpoint_mean_and_std() -> None:
     torch.testing.assert_close(out[:, 2], torch.full((2, 4, 4), 1.0))
 
 
+def test_augmentation_and_standardise_stay_on_the_photos_device() -> None:
+    """A GPU run augments where its photos live. The "meta" device stands in for CUDA here: any tensor the
+    code makes on the CPU by default and mixes in raises, as it would on a GPU."""
+    metadata = ModelMetadata("m", "1", "resnet34", ("cat", "dog"), 32)
+    photos = torch.zeros(4, 3, 40, 40, dtype=torch.uint8, device="meta")
+    batch = standardise(Augmentation()(photos, 32, torch.Generator().manual_seed(0)), metadata)
+    assert (batch.device.type, tuple(batch.shape)) == ("meta", (4, 3, 32, 32))
+
+
 @pytest.mark.parametrize("size", [32, 48])
 def test_validation_input_matches_serving_input(size: int) -> None:
     """With the cache at the serving size, what validation scores is exactly what the service would feed."""
