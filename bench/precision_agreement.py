@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
+from models.checkpoint import load_metadata
 from models.dataset import scan_image_folder, validation_indices
 from service.app import load_predictor
 from service.evaluation import evaluate_folder
@@ -34,14 +35,15 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = load_average_1m()
+    metadata = load_metadata(Settings().weights_path)
+    folder = scan_image_folder(args.data, metadata.class_names)
+    val = validation_indices(folder, metadata.extra)
+    if args.limit:
+        val = sorted(random.Random(args.seed).sample(val, min(args.limit, len(val))))  # both classes
     runs = {}
     for precision in ("fp32", args.precision):
         settings = Settings(precision=precision)
         predictor = load_predictor(settings)
-        folder = scan_image_folder(args.data, predictor.metadata.class_names)
-        val = validation_indices(folder, predictor.metadata.extra)
-        if args.limit:
-            val = sorted(random.Random(args.seed).sample(val, min(args.limit, len(val))))  # both classes
         started = time.perf_counter()
         runs[precision] = evaluate_folder(predictor, folder, val, settings.max_pixels)
         print(f"{precision}: accuracy {runs[precision].report.accuracy:.4f} in {time.perf_counter() - started:.0f} s")

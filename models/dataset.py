@@ -24,8 +24,8 @@ class ImageFolder:
     def digest(self) -> str:
         """Names and sizes of every file: a cache built from other files is never reused."""
         hasher = hashlib.sha256()
-        for path in self.files:
-            hasher.update(f"{path.relative_to(self.root).as_posix()}\0{path.stat().st_size}\n".encode())
+        for index, path in enumerate(self.files):
+            hasher.update(f"{self.relative(index)}\0{path.stat().st_size}\n".encode())
         return hasher.hexdigest()[:16]
 
 
@@ -72,15 +72,19 @@ class Split:
     def describe(self, folder: ImageFolder) -> dict[str, object]:
         """What goes into checkpoint metadata: enough to rebuild the split and check it is the same one."""
         train, val = self.indices(folder)
-        listing = "\n".join(folder.relative(i) for i in val).encode()
         return {
             "method": "sha256(f'{seed}:{relative_path}') < val_fraction",
             "val_fraction": self.val_fraction,
             "seed": self.seed,
             "train_photos": len(train),
             "val_photos": len(val),
-            "val_list_sha256": hashlib.sha256(listing).hexdigest(),
+            "val_list_sha256": val_list_sha256(folder, val),
         }
+
+
+def val_list_sha256(folder: ImageFolder, val: list[int]) -> str:
+    """Identifies the validation photos by their relative paths, whatever copy of the data holds them."""
+    return hashlib.sha256("\n".join(folder.relative(i) for i in val).encode()).hexdigest()
 
 
 def recorded_split(extra: dict[str, Any]) -> Split:
@@ -96,12 +100,12 @@ def validation_indices(folder: ImageFolder, extra: dict[str, Any]) -> list[int]:
 
     A different copy or layout of the data would hash to another subset, possibly of training photos.
     """
-    split = recorded_split(extra)
+    _, val = recorded_split(extra).indices(folder)
     expected = extra["split"].get("val_list_sha256")
-    found = split.describe(folder)["val_list_sha256"]
+    found = val_list_sha256(folder, val)
     if expected != found:
         raise ValueError(
             f"{folder.root}: the validation photos here are not the ones the checkpoint recorded "
             f"(list hash {str(found)[:12]}, recorded {str(expected)[:12]}): other files or another layout"
         )
-    return split.indices(folder)[1]
+    return val

@@ -34,16 +34,17 @@ def pack(data: Path, out: Path, size: int, quality: int, part_mib: float) -> lis
     the tar headers' padding, a fifth of the size for photos this small)."""
     folder = scan_image_folder(data)
     # A fixed shuffle, so that every part holds both classes and the first part alone is a usable folder.
-    files = sorted(folder.files, key=lambda p: hashlib.sha256(p.relative_to(folder.root).as_posix().encode()).digest())
+    order = sorted(range(len(folder.files)), key=lambda i: hashlib.sha256(folder.relative(i).encode()).digest())
     with ProcessPoolExecutor() as pool:
-        payloads = list(pool.map(_encode, [(path, size, quality) for path in files], chunksize=64))
+        tasks = [(folder.files[i], size, quality) for i in order]
+        payloads = list(pool.map(_encode, tasks, chunksize=64))
     out.mkdir(parents=True, exist_ok=True)
     parts: list[Path] = []
     for group in _groups_under(payloads, part_mib * 2**20):
         parts.append(out / f"part{len(parts) + 1}.tar.gz")
         with tarfile.open(parts[-1], "w:gz") as archive:
             for index in group:
-                info = tarfile.TarInfo(files[index].relative_to(folder.root).as_posix() + PACKED_SUFFIX)
+                info = tarfile.TarInfo(folder.relative(order[index]) + PACKED_SUFFIX)
                 info.size = len(payloads[index])
                 archive.addfile(info, io.BytesIO(payloads[index]))
     return parts

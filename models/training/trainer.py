@@ -72,8 +72,7 @@ class TrainConfig:
 
 @dataclass
 class TrainingData:
-    folder: ImageFolder
-    split: Split
+    split_record: dict[str, object]  # Split.describe(): what every saved checkpoint records
     train_images: torch.Tensor
     train_labels: torch.Tensor
     val_images: torch.Tensor
@@ -136,7 +135,7 @@ def load_training_data(
         folder, files=tuple(folder.files[i] for i in val_index), labels=tuple(folder.labels[i] for i in val_index)
     )
     val_images = cached_images(val_folder, config.input_size, cache_dir)
-    data = TrainingData(folder, split, images[train_index], labels[train_index], val_images, labels[val_index])
+    data = TrainingData(split.describe(folder), images[train_index], labels[train_index], val_images, labels[val_index])
     if config.teacher == TEACHER_EFFNET:
         data.teacher = cached_teacher_targets(
             folder, images, train_index, config.cache_size, config.teacher_size, cache_dir, device
@@ -334,7 +333,7 @@ class Trainer:
 
     def _save_best(self, record: dict[str, Any]) -> None:
         extra = {
-            "split": self.data.split.describe(self.data.folder),
+            "split": self.data.split_record,
             "training": {
                 "config": self.config.to_dict(),
                 "epoch": record["epoch"],
