@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.store import PredictionStore
+from service.store import EVICTION_ORDER, SIZE_SUM, PredictionStore
 
 PHOTO_BYTES = 1000
 ROOMY = 100 * 1024 * 1024
@@ -140,6 +140,51 @@ def test_the_row_just_stored_is_never_evicted(tmp_path: Path) -> None:
         assert store.total_bytes() <= store.max_bytes
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("query", "parameters"), [(SIZE_SUM, ()), (EVICTION_ORDER, (1,))])
+def test_size_queries_read_only_the_size_index(store: PredictionStore, query: str, parameters: tuple[int, ...]) -> None:
+    """Sizes are stored after the blobs, so a table scan for them would read every photo on every put."""
+    put_numbered(store, 1)
+    plan = " ".join(row[-1] for row in store._db.execute(f"EXPLAIN QUERY PLAN {query}", parameters))
+    assert "USING COVERING INDEX predictions_seq_size" in plan, plan
+
+
+def test_the_running_total_matches_the_rows_through_evictions_and_failures(tmp_path: Path) -> None:
+    """The bound is enforced against an in-memory total; it must never drift from what the file holds."""
+    size = entry_size(tmp_path)
+    path = tmp_path / "store.sqlite3"
+    store = PredictionStore(path, 3 * size + size // 2)
+    try:
+        for number in range(10):
+            put_numbered(store, number, photo_bytes=PHOTO_BYTES * (1 + number % 3))
+            with pytest.raises(sqlite3.IntegrityError):
+                put_numbered(store, number)
+            assert store.total_bytes() == store._db.execute(SIZE_SUM).fetchone()[0]
+        total = store.total_bytes()
+    finally:
+        store.close()
+    reopened = PredictionStore(path, ROOMY)
+    try:
+        assert reopened.total_bytes() == total
+    finally:
+        reopened.close()
+
+
+def test_an_existing_store_gains_the_size_index(tmp_path: Path) -> None:
+    """Files written before the index existed get it when opened, with their rows intact."""
+    path = tmp_path / "store.sqlite3"
+    store = PredictionStore(path, ROOMY)
+    put_numbered(store, 1)
+    store._db.execute("DROP INDEX predictions_seq_size")
+    store.close()
+    reopened = PredictionStore(path, ROOMY)
+    try:
+        indexes = {row[1] for row in reopened._db.execute("PRAGMA index_list(predictions)")}
+        assert "predictions_seq_size" in indexes
+        assert reopened.get_result("p0001") is not None
+    finally:
+        reopened.close()
 
 
 def test_duplicate_id_fails_and_leaves_the_store_usable(store: PredictionStore) -> None:
