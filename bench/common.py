@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import torch
 from PIL import Image, ImageDraw
 
@@ -55,6 +56,14 @@ def running_server(store_dir: Path) -> Iterator[tuple[httpx.Client, dict[str, An
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+def server_process(port: int) -> psutil.Process:
+    """The ``camserve serve`` child that listens on ``port``; ``running_server`` yields a client, not the pid."""
+    for child in psutil.Process().children():
+        if str(port) in child.cmdline():
+            return child
+    sys.exit(f"no child process serving port {port}")
 
 
 def wait_until_ready(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:

@@ -3,12 +3,17 @@
 Starts a real ``camserve serve`` subprocess (free port, temporary store) and, for each concurrency level,
 keeps that many ``POST /predictions`` in flight with real JPEGs of mixed sizes (cats and dogs from
 ../shared/data/catsdogs where present, else generated photos), reporting throughput, latency quantiles,
-refusals and the server's own ``inference_ms``. A first level at concurrency 1 with 500x375 photos only is
-the reference for the single-request overhead.
+refusals, the server's own ``inference_ms``, and the CPU time the server and this client spent per request.
 
-Then, with the server stopped so nothing competes for the cores, it times the bare ``Predictor.predict``
-forward in this process at the precision /readyz reported, for each batch size up to the largest one
-worth batching: the ceiling the service's throughput is compared with.
+The limit is the bare ``Predictor.predict`` forward, timed in this process at the device and precision
+/readyz reported, on the service's own inputs, while the server sits idle. The cores here are shared with
+other machines' work, which comes and goes within seconds and moved the bare batch-1 forward between 47
+and 64 ms from one run to the next, so every ratio compares numbers taken in the same minute:
+
+- the single-request reference (concurrency 1, 500x375 photos only) alternates one POST and one batch-1
+  forward, never concurrent;
+- every concurrency level is bracketed by a table of bare forwards at each batch size, one just before and
+  one just after it, and is compared with their mean.
 
 The 1-minute load average before and after is recorded; a run where it is well above the number of CPUs
 measured the neighbours as much as camserve.
@@ -25,6 +30,7 @@ Prints a table and writes bench/results/load.json and bench/results/load.png.
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import random
 import statistics
@@ -38,9 +44,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import matplotlib
 import numpy as np
+import psutil
 import torch
 from common import (
     RESULTS_DIR,
@@ -49,6 +56,7 @@ from common import (
     jpeg_bytes,
     load_average_1m,
     running_server,
+    server_process,
     synthetic_photo,
     write_results,
 )
@@ -128,49 +136,53 @@ def quantiles_ms(latencies_s: list[float]) -> dict[str, float | None]:
     return {"p50_ms": round(cuts[49], 2), "p95_ms": round(cuts[94], 2), "p99_ms": round(cuts[98], 2)}
 
 
-async def post(client: httpx.AsyncClient, photo: Photo) -> Outcome:
+def uploads(base_url: str, headers: dict[str, str], concurrency: int) -> aiohttp.ClientSession:
+    """The load generator's HTTP client, holding at most ``concurrency`` connections.
+
+    aiohttp rather than httpx: on these 2 cores the client's CPU is taken from the server it measures, and
+    httpx spent 4-6 ms of CPU per upload against aiohttp's 1.5-2 ms.
+    """
+    return aiohttp.ClientSession(
+        base_url=base_url,
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+    )
+
+
+async def post(session: aiohttp.ClientSession, photo: Photo) -> Outcome:
+    form = aiohttp.FormData()
+    form.add_field("file", photo.data, filename=f"{photo.name}.jpg", content_type="image/jpeg")
     started = time.perf_counter()
     try:
-        response = await client.post("/predictions", files={"file": (f"{photo.name}.jpg", photo.data, "image/jpeg")})
-    except httpx.TransportError as error:
+        async with session.post("/predictions", data=form) as response:
+            body = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
         return Outcome(type(error).__name__, time.perf_counter() - started, None)
     latency = time.perf_counter() - started
-    inference_ms = response.json()["timings"]["inference_ms"] if response.status_code == 201 else None
-    return Outcome(str(response.status_code), latency, inference_ms)
+    inference_ms = json.loads(body)["timings"]["inference_ms"] if response.status == 201 else None
+    return Outcome(str(response.status), latency, inference_ms)
 
 
-async def drive(client: httpx.AsyncClient, photos: list[Photo], concurrency: int, count: int) -> list[Outcome]:
+async def drive(session: aiohttp.ClientSession, photos: list[Photo], concurrency: int, count: int) -> list[Outcome]:
     """``concurrency`` workers share one queue of ``count`` requests, so exactly that many are in flight."""
     order: Iterator[Photo] = itertools.islice(itertools.cycle(photos), count)
     outcomes: list[Outcome] = []
 
     async def worker() -> None:
         for photo in order:  # one iterator shared by all workers: each photo is sent once
-            outcomes.append(await post(client, photo))
+            outcomes.append(await post(session, photo))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcomes
 
 
-async def run_level(
-    base_url: str, headers: dict[str, str], photos: list[Photo], concurrency: int, requests: int, warmup: int
-) -> dict[str, Any]:
-    """One level: ``warmup`` untimed requests at the same concurrency (connections open, batches formed),
-    then ``requests`` timed ones; throughput counts only 201s over the timed wall clock."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S
-    ) as client:
-        await drive(client, photos, concurrency, warmup)
-        started = time.perf_counter()
-        outcomes = await drive(client, photos, concurrency, requests)
-        wall_s = time.perf_counter() - started
+def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
+    """Throughput counts only 201s over the timed wall clock; quantiles are of the 201s' latencies."""
     ok = [o for o in outcomes if o.status == "201"]
     inference = [o.inference_ms for o in ok if o.inference_ms is not None]
     return {
-        "concurrency": concurrency,
-        "requests": requests,
-        "warmup": warmup,
+        "requests": len(outcomes),
         "wall_s": round(wall_s, 2),
         "throughput_rps": round(len(ok) / wall_s, 2),
         **quantiles_ms([o.latency_s for o in ok]),
@@ -181,48 +193,56 @@ async def run_level(
     }
 
 
-def measure_load(
-    photos: list[Photo], levels: list[int], requests: int | None, warmup: int | None
-) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """Start the server, run the 500x375 reference level and every concurrency level; return /readyz,
-    the reference and the levels."""
-    reference_photos = [p for p in photos if (p.width, p.height) == REFERENCE_SIZE]
-    api_key = Settings().api_key
-    headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
-    with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (client, ready):
-
-        def level(subset: list[Photo], concurrency: int) -> dict[str, Any]:
-            count = requests or default_requests(concurrency)
-            result = asyncio.run(
-                run_level(str(client.base_url), headers, subset, concurrency, count, warmup or concurrency)
-            )
-            print(f"  concurrency {concurrency:3d}: {result['throughput_rps']:7.2f} req/s", file=sys.stderr)
-            return result
-
-        reference = level(reference_photos, 1)
-        results = [level(photos, concurrency) for concurrency in levels]
-    return ready, reference, results
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
-def measure_forward(ready: dict[str, Any], photos: list[Photo], batch_sizes: list[int], reps: int) -> dict[str, Any]:
-    """Median of ``reps`` bare forwards per batch size after one warm-up, on the service's own inputs.
+class ForwardTimer:
+    """The bare forward, in this process, on the service's own inputs: the limit camserve is measured against.
 
     The checkpoint comes from the same ``CAMSERVE_*`` settings as the server's, pinned to the device type and
     precision the server reported, so the two sides run the same arithmetic.
     """
-    settings = Settings(device=torch.device(ready["device"]).type, precision=ready["precision"])
-    predictor = load_predictor(settings)
-    tensors = [prepare(p.data, predictor.metadata, settings.max_pixels).tensor for p in photos]
+
+    def __init__(self, ready: dict[str, Any], photos: list[Photo]) -> None:
+        settings = Settings(device=torch.device(ready["device"]).type, precision=ready["precision"])
+        self.predictor = load_predictor(settings)
+        self._inputs = {p.name: prepare(p.data, self.predictor.metadata, settings.max_pixels).tensor for p in photos}
+
+    def batch(self, size: int) -> torch.Tensor:
+        inputs = list(self._inputs.values())
+        return torch.stack([inputs[i % len(inputs)] for i in range(size)])
+
+    def photo(self, photo: Photo) -> torch.Tensor:
+        return self._inputs[photo.name].unsqueeze(0)
+
+    def seconds(self, batch: torch.Tensor) -> float:
+        started = time.perf_counter()
+        self.predictor.predict(batch)
+        return time.perf_counter() - started
+
+    def table(self, batch_sizes: list[int], reps: int) -> list[dict[str, float]]:
+        """Median of ``reps`` forwards per batch size, after one untimed one."""
+        rows = []
+        for size in batch_sizes:
+            batch = self.batch(size)
+            self.predictor.predict(batch)
+            batch_ms = statistics.median(self.seconds(batch) for _ in range(reps)) * 1000.0
+            rows.append({"batch": size, "ms_per_batch": round(batch_ms, 2), "photos_per_s": 1000.0 * size / batch_ms})
+        return rows
+
+
+def best_photos_per_s(table: list[dict[str, float]]) -> float:
+    return max(row["photos_per_s"] for row in table)
+
+
+def mean_table(tables: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per batch size, the mean over tables of ms per batch, with the photos/s and ms/photo that follow."""
     rows = []
-    for size in batch_sizes:
-        batch = torch.stack([tensors[i % len(tensors)] for i in range(size)])
-        predictor.predict(batch)
-        times_s = []
-        for _ in range(reps):
-            started = time.perf_counter()
-            predictor.predict(batch)
-            times_s.append(time.perf_counter() - started)
-        batch_ms = statistics.median(times_s) * 1000.0
+    for rows_at_size in zip(*tables, strict=True):
+        size = rows_at_size[0]["batch"]
+        batch_ms = statistics.fmean(row["ms_per_batch"] for row in rows_at_size)
         rows.append(
             {
                 "batch": size,
@@ -231,23 +251,110 @@ def measure_forward(ready: dict[str, Any], photos: list[Photo], batch_sizes: lis
                 "photos_per_s": round(1000.0 * size / batch_ms, 2),
             }
         )
-        print(f"  forward batch {size:3d}: {batch_ms:8.1f} ms", file=sys.stderr)
-    return {"device": str(predictor.device), "precision": predictor.precision, "reps": reps, "batches": rows}
+    return rows
 
 
-def ratios(reference: dict[str, Any], levels: list[dict[str, Any]], forward: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets; a ratio whose level was not run (or had no successes) is None."""
+async def run_reference(
+    base_url: str, headers: dict[str, str], photos: list[Photo], timer: ForwardTimer, requests: int, warmup: int
+) -> dict[str, Any]:
+    """One POST, then one bare batch-1 forward of that photo, in turn: the two see the same background load."""
+    forward_s: list[float] = []
+    outcomes: list[Outcome] = []
+    async with uploads(base_url, headers, 1) as http:
+        for index, photo in enumerate(itertools.islice(itertools.cycle(photos), warmup + requests)):
+            outcome = await post(http, photo)
+            forward = timer.seconds(timer.photo(photo))
+            if index >= warmup:
+                outcomes.append(outcome)
+                forward_s.append(forward)
+    wall_s = sum(o.latency_s for o in outcomes)
+    return {
+        "concurrency": 1,
+        "warmup": warmup,
+        **summarise(outcomes, wall_s),
+        "forward_b1_p50_ms": round(statistics.median(forward_s) * 1000.0, 2),
+    }
+
+
+async def run_level(
+    base_url: str,
+    headers: dict[str, str],
+    photos: list[Photo],
+    concurrency: int,
+    requests: int,
+    warmup: int,
+    server: psutil.Process,
+) -> dict[str, Any]:
+    """One level: ``warmup`` untimed requests at the same concurrency (connections open, batches formed),
+    then ``requests`` timed ones, with the CPU time the server and this client spent on them."""
+    async with uploads(base_url, headers, concurrency) as http:
+        await drive(http, photos, concurrency, warmup)
+        this = psutil.Process()
+        server_cpu, client_cpu = cpu_seconds(server), cpu_seconds(this)
+        started = time.perf_counter()
+        outcomes = await drive(http, photos, concurrency, requests)
+        wall_s = time.perf_counter() - started
+        server_cpu, client_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(this) - client_cpu
+    return {
+        "concurrency": concurrency,
+        "warmup": warmup,
+        **summarise(outcomes, wall_s),
+        "server_cpu_ms_per_request": round(1000.0 * server_cpu / requests, 2),
+        "client_cpu_ms_per_request": round(1000.0 * client_cpu / requests, 2),
+    }
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    ready: dict[str, Any]
+    reference: dict[str, Any]
+    levels: list[dict[str, Any]]
+    tables: list[list[dict[str, float]]]
+    precision: str
+    device: str
+
+
+def measure(
+    photos: list[Photo], levels: list[int], requests: int | None, warmup: int | None, batch_sizes: list[int], reps: int
+) -> LoadRun:
+    """Start the server; run the interleaved 500x375 reference, then every level between two forward tables."""
+    reference_photos = [p for p in photos if (p.width, p.height) == REFERENCE_SIZE]
+    api_key = Settings().api_key
+    headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
+    with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (http, ready):
+        base_url = str(http.base_url)
+        server = server_process(http.base_url.port)
+        timer = ForwardTimer(ready, photos)
+        reference = asyncio.run(run_reference(base_url, headers, reference_photos, timer, requests or 40, warmup or 5))
+        print(f"  reference c1 500x375: p50 {reference['p50_ms']} ms", file=sys.stderr)
+        tables = [timer.table(batch_sizes, reps)]
+        results = []
+        for concurrency in levels:
+            count = requests or default_requests(concurrency)
+            level = asyncio.run(run_level(base_url, headers, photos, concurrency, count, warmup or concurrency, server))
+            tables.append(timer.table(batch_sizes, reps))
+            limit = statistics.fmean(best_photos_per_s(table) for table in tables[-2:])
+            level["forward_best_photos_per_s"] = round(limit, 2)
+            level["throughput_over_forward"] = round(level["throughput_rps"] / limit, 3)
+            print(
+                f"  concurrency {concurrency:3d}: {level['throughput_rps']:7.2f} req/s, limit {limit:.2f}",
+                file=sys.stderr,
+            )
+            results.append(level)
+    return LoadRun(ready, reference, results, tables, timer.predictor.precision, str(timer.predictor.device))
+
+
+def ratios(reference: dict[str, Any], levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets, each from numbers taken in the same minute; a level not run gives None."""
     by_concurrency = {level["concurrency"]: level for level in levels}
     c16, c64 = by_concurrency.get(16), by_concurrency.get(64)
-    batch1 = next((row for row in forward["batches"] if row["batch"] == 1), None)
-    best = max(row["photos_per_s"] for row in forward["batches"])
 
     def divide(numerator: float | None, denominator: float | None) -> float | None:
         return round(numerator / denominator, 3) if numerator is not None and denominator else None
 
     values = {
-        "c1_p50_over_forward_b1": divide(reference["p50_ms"], batch1 and batch1["ms_per_batch"]),
-        "c16_throughput_over_best_forward": divide(c16 and c16["throughput_rps"], best),
+        "c1_p50_over_forward_b1": divide(reference["p50_ms"], reference["forward_b1_p50_ms"]),
+        "c16_throughput_over_best_forward": c16 and c16["throughput_over_forward"],
         "c64_non_201": c64 and c64["non_201"],
         "c64_p99_over_c16_p50": divide(c64 and c64["p99_ms"], c16 and c16["p50_ms"]),
     }
@@ -263,16 +370,15 @@ def plot(results: dict[str, Any], path: Path) -> None:
     """Throughput and latency against concurrency, each with the bare forward's bound drawn across."""
     levels, forward = results["levels"], results["forward"]
     concurrency = [level["concurrency"] for level in levels]
-    best = max(forward["batches"], key=lambda row: row["photos_per_s"])
-    batch1 = next((row for row in forward["batches"] if row["batch"] == 1), None)
     figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     left.plot(concurrency, [level["throughput_rps"] for level in levels], "o-", label="POST /predictions")
-    left.axhline(best["photos_per_s"], color="grey", ls="--", label=f"limit: bare forward, batch {best['batch']}")
+    limits = [level["forward_best_photos_per_s"] for level in levels]
+    left.plot(concurrency, limits, "x--", color="grey", label="limit: best bare forward, same minute")
     left.set(xlabel="concurrent requests", ylabel="photos / s", title="Throughput", ylim=(0, None))
     for name, style in (("p50_ms", "o-"), ("p99_ms", "s-")):
         right.plot(concurrency, [level[name] for level in levels], style, label=name.removesuffix("_ms"))
-    if batch1 is not None:
-        right.axhline(batch1["ms_per_batch"], color="grey", ls="--", label="bare forward, batch 1")
+    reference_ms = results["reference"]["forward_b1_p50_ms"]
+    right.axhline(reference_ms, color="grey", ls="--", label="bare forward, batch 1")
     right.set(xlabel="concurrent requests", ylabel="ms", title="Latency", yscale="log")
     for axes in (left, right):
         axes.set_xscale("log", base=2)
@@ -295,20 +401,39 @@ def print_table(results: dict[str, Any]) -> None:
         f"torch {torch_info['version']}, {torch_info['threads']} threads, {machine['cpus']} CPUs, "
         f"load {load['before']} -> {load['after']}"
     )
-    headings = ("reqs", "req/s", "p50 ms", "p95 ms", "p99 ms", "non-201", "503", "infer ms")
-    print(f"{'level':>14} " + " ".join(f"{h:>{w}}" for h, w in zip(headings, (5, 8, 9, 9, 9, 8, 5, 9), strict=True)))
+    headings = (
+        "reqs",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "non-201",
+        "503",
+        "infer ms",
+        "limit/s",
+        "srv cpu",
+        "cli cpu",
+    )
+    widths = (5, 8, 9, 9, 9, 8, 5, 9, 8, 8, 8)
+    print(f"{'level':>14} " + " ".join(f"{h:>{w}}" for h, w in zip(headings, widths, strict=True)))
     rows = [("c1 500x375", results["reference"])] + [(f"c{lv['concurrency']}", lv) for lv in results["levels"]]
     for name, row in rows:
-        cells = [row[key] for key in ("p50_ms", "p95_ms", "p99_ms", "server_inference_mean_ms")]
-        p50, p95, p99, inference = (f"{c:9.1f}" if c is not None else f"{'-':>9}" for c in cells)
+        keys = ("p50_ms", "p95_ms", "p99_ms", "server_inference_mean_ms")
+        p50, p95, p99, inference = (f"{row[k]:9.1f}" if row[k] is not None else f"{'-':>9}" for k in keys)
+        keys = ("forward_best_photos_per_s", "server_cpu_ms_per_request", "client_cpu_ms_per_request")
+        extra = (f"{row[k]:8.1f}" if row.get(k) is not None else f"{'-':>8}" for k in keys)
         print(
             f"{name:>14} {row['requests']:5d} {row['throughput_rps']:8.2f} {p50} {p95} {p99} "
-            f"{row['non_201']:8d} {row['status_503']:5d} {inference}"
+            f"{row['non_201']:8d} {row['status_503']:5d} {inference} {' '.join(extra)}"
         )
+    forward_b1 = results["reference"]["forward_b1_p50_ms"]
+    print(f"(c1 500x375 alternates one POST and one bare batch-1 forward: forward p50 {forward_b1} ms)")
     for name, row in rows:
         if row["failures"]:
             print(f"{name:>14} failures: {row['failures']}")
-    print(f"bare forward ({forward['device']}/{forward['precision']}, median of {forward['reps']}):")
+    tables = len(forward["tables"])
+    served = f"{forward['device']}/{forward['precision']}"
+    print(f"bare forward ({served}, mean of {tables} tables, each the median of {forward['reps']}):")
     print(f"{'batch':>14} {'ms/batch':>9} {'ms/photo':>9} {'photos/s':>9}")
     for row in forward["batches"]:
         print(f"{row['batch']:14d} {row['ms_per_batch']:9.1f} {row['ms_per_photo']:9.1f} {row['photos_per_s']:9.2f}")
@@ -336,7 +461,7 @@ def main() -> None:
     )
     parser.add_argument("--warmup-per-level", type=int, help="untimed requests first (default: the concurrency)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32], help="bare forward batches")
-    parser.add_argument("--forward-reps", type=int, default=5, help="timed forwards per batch size (default 5)")
+    parser.add_argument("--forward-reps", type=int, default=3, help="timed forwards per batch size (default 3)")
     parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -361,9 +486,18 @@ def main() -> None:
 
     photos, origin = build_photos(args.sources, args.seed)
     load_before = load_average_1m()
-    ready, reference, levels = measure_load(photos, args.concurrency, args.requests_per_level, args.warmup_per_level)
-    forward = measure_forward(ready, photos, args.batch_sizes, args.forward_reps)
+    run = measure(
+        photos, args.concurrency, args.requests_per_level, args.warmup_per_level, args.batch_sizes, args.forward_reps
+    )
     load_after = load_average_1m()
+    ready = run.ready
+    forward = {
+        "device": run.device,
+        "precision": run.precision,
+        "reps": args.forward_reps,
+        "batches": mean_table(run.tables),
+        "tables": [mean_table([table]) for table in run.tables],
+    }
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "env": {key: "***" if "API_KEY" in key else value for key, value in overrides.items()},
@@ -374,10 +508,10 @@ def main() -> None:
             "sizes": [f"{w}x{h}" for w, h in SIZES],
             "jpeg_bytes_mean": round(statistics.fmean(len(p.data) for p in photos)),
         },
-        "reference": {**reference, "size": "x".join(map(str, REFERENCE_SIZE))},
-        "levels": levels,
+        "reference": {**run.reference, "size": "x".join(map(str, REFERENCE_SIZE))},
+        "levels": run.levels,
         "forward": forward,
-        "ratios": ratios(reference, levels, forward),
+        "ratios": ratios(run.reference, run.levels),
         **environment(load_before, load_after),
     }
     write_results(args.output, results)

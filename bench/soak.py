@@ -34,11 +34,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 import psutil
-from common import RESULTS_DIR, environment, jpeg_bytes, load_average_1m, running_server, synthetic_photo, write_results
-from load import REQUEST_TIMEOUT_S, Outcome, Photo, post, quantiles_ms
+from common import (
+    RESULTS_DIR,
+    environment,
+    jpeg_bytes,
+    load_average_1m,
+    running_server,
+    server_process,
+    synthetic_photo,
+    write_results,
+)
+from load import Outcome, Photo, post, quantiles_ms, uploads
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.security import API_KEY_HEADER
@@ -75,14 +85,6 @@ def warmup_count(requests: int, concurrency: int) -> int:
     return min(requests, max(concurrency, min(math.ceil(WARMUP_FRACTION * requests), WARMUP_MAX)))
 
 
-def server_process(port: int) -> psutil.Process:
-    """The ``camserve serve`` child that listens on ``port``; ``running_server`` yields a client, not the pid."""
-    for child in psutil.Process().children():
-        if str(port) in child.cmdline():
-            return child
-    sys.exit(f"no child process serving port {port}")
-
-
 def snapshot(client: httpx.Client, server: psutil.Process) -> Snapshot:
     """Read through ``running_server``'s own client, so its keep-alive connection is open at every reading
     (the server closes idle ones after its keep-alive timeout, which would otherwise show as a changed fd count)."""
@@ -102,7 +104,9 @@ def snapshot(client: httpx.Client, server: psutil.Process) -> Snapshot:
     return Snapshot(server.memory_info().rss, server.num_fds(), hooks)
 
 
-async def drive(client: httpx.AsyncClient, order: Iterator[Photo], concurrency: int, deadline: float) -> list[Outcome]:
+async def drive(
+    session: aiohttp.ClientSession, order: Iterator[Photo], concurrency: int, deadline: float
+) -> list[Outcome]:
     """``concurrency`` workers share one iterator of photos; none starts a request after ``deadline``."""
     outcomes: list[Outcome] = []
 
@@ -110,7 +114,7 @@ async def drive(client: httpx.AsyncClient, order: Iterator[Photo], concurrency: 
         for photo in order:
             if time.monotonic() >= deadline:
                 return
-            outcomes.append(await post(client, photo))
+            outcomes.append(await post(session, photo))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcomes
@@ -128,17 +132,14 @@ async def soak(
     its connections are open at both snapshots (which block the loop only while nothing is in flight)."""
     api_key = Settings().api_key
     headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     warmup = warmup_count(requests, concurrency)
     deadline = time.monotonic() + max_seconds
-    async with httpx.AsyncClient(
-        base_url=client.base_url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT_S
-    ) as uploads:
-        warm = await drive(uploads, itertools.islice(itertools.cycle(photos), warmup), concurrency, deadline)
+    async with uploads(str(client.base_url), headers, concurrency) as session:
+        warm = await drive(session, itertools.islice(itertools.cycle(photos), warmup), concurrency, deadline)
         before = snapshot(client, server)
         rest = itertools.islice(itertools.cycle(photos), len(warm), requests)
         started = time.perf_counter()
-        measured = await drive(uploads, rest, concurrency, deadline)
+        measured = await drive(session, rest, concurrency, deadline)
         wall_s = time.perf_counter() - started
         after = snapshot(client, server)
     outcomes = warm + measured

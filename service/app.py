@@ -16,7 +16,7 @@ from models.runtime import resolve_device, resolve_precision
 from service.errors import install_error_handlers
 from service.inference import InferenceEngine
 from service.limits import BodySizeLimit
-from service.metrics import Metrics, install_request_metrics
+from service.metrics import Metrics, RequestMetrics
 from service.routes import health, page, predictions
 from service.security import API_KEY_HEADER
 from service.settings import Settings, get_settings
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    install_request_metrics(app, metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,16 +1,18 @@
 """Dynamic batching: concurrent requests share one forward pass, behind a bounded queue.
 
-Requests wait in a queue; one loop takes whatever is queued (up to ``max_batch_size``, waiting at most
-``max_wait_s`` for more once the first arrives), runs the batch on the inference thread, and hands each
-caller its own result. Requests that arrive while a batch runs queue up and form the next batch, so under
-load batches grow by themselves and at concurrency 1 nothing waits. A full queue refuses at once
-(``Overloaded``) instead of letting latency grow without bound.
+Requests wait in a queue; one loop takes whatever is queued (up to ``max_batch_size``), runs the batch on
+the inference thread, and hands each caller its own result. Requests that arrive while a batch runs queue
+up and form the next batch, so under load batches grow by themselves. Before a batch goes, the loop waits
+up to ``max_wait_s`` for photos still being decoded (see ``arriving``), and for nothing else: a lone
+request never waits for company that is not on its way. A full queue refuses at once (``Overloaded``)
+instead of letting latency grow without bound.
 """
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +45,7 @@ class DynamicBatcher:
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._loop_task: asyncio.Task[None] | None = None
+        self._arriving = 0
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="camserve-batcher")
@@ -60,6 +63,19 @@ class DynamicBatcher:
     def queued(self) -> int:
         return self._queue.qsize()
 
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Mark a photo as on its way to ``submit`` (being decoded), so a forming batch waits for it.
+
+        Used on the event loop only; leave the block and call ``submit`` with no ``await`` between, or the
+        batch may go in that gap without the photo.
+        """
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+
     async def submit(self, tensor: torch.Tensor) -> Prediction:
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         try:
@@ -75,6 +91,8 @@ class DynamicBatcher:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
+            if not self._arriving:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

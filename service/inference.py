@@ -2,6 +2,7 @@
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -31,6 +32,10 @@ class InferenceEngine:
         """Warm the smallest and the largest batch before /readyz says ready."""
         self.predictor.warm_up(tuple(sorted({1, self.batcher.max_batch_size})))
         self.ready = True
+
+    def arriving(self) -> AbstractContextManager[None]:
+        """Wrap a photo's decoding in this, so the batch forming meanwhile waits for it."""
+        return self.batcher.arriving()
 
     async def predict(self, tensor: torch.Tensor) -> Prediction:
         return await self.batcher.submit(tensor)

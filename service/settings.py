@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
     batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
     batch_max_wait_ms: float = Field(
-        2.0, ge=0.0, le=1000.0, description="Longest a photo waits for others to join its batch."
+        2.0, ge=0.0, le=1000.0, description="Longest a batch waits for photos still being decoded to join it."
     )
     queue_max: int = Field(128, ge=1, description="Photos waiting for the model before new ones get 503.")
     keep_alive_s: int = Field(

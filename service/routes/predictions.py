@@ -56,11 +56,12 @@ async def create_prediction(
     if len(data) > limit:
         raise ApiError(413, f"the upload is larger than the limit of {limit:,} bytes")
     try:
-        prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
+        with state.engine.arriving():
+            prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
     except PhotoRejected as error:
         raise _reject(error) from error
     decoded_at = time.perf_counter()
-    try:
+    try:  # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
         prediction = await state.engine.predict(prepared.tensor)
     except Overloaded as error:
         state.metrics.rejected.inc()

@@ -58,12 +58,45 @@ def test_concurrent_requests_share_forwards_and_keep_their_results() -> None:
 
 
 def test_a_lone_request_does_not_wait_for_company() -> None:
+    """With no photo being decoded, even a long max_wait costs a single request nothing."""
+
     async def body(batcher: DynamicBatcher) -> float:
         started = time.perf_counter()
         await batcher.submit(tagged(1))
         return time.perf_counter() - started
 
-    assert run_with_batcher(echo_forward([]), body, max_wait_s=0.0) < 0.05
+    assert run_with_batcher(echo_forward([]), body, max_wait_s=5.0) < 0.5
+
+
+def test_a_batch_waits_for_a_photo_still_being_decoded() -> None:
+    sizes: list[int] = []
+
+    async def body(batcher: DynamicBatcher) -> list[Prediction]:
+        async def decode_then_submit(value: float, decode_s: float) -> Prediction:
+            with batcher.arriving():
+                await asyncio.sleep(decode_s)
+            return await batcher.submit(tagged(value))
+
+        return await asyncio.gather(decode_then_submit(1, 0.0), decode_then_submit(2, 0.05))
+
+    results = run_with_batcher(echo_forward(sizes), body, max_wait_s=5.0)
+    assert [float(r.probabilities[0]) for r in results] == [1.0, 2.0]
+    assert sizes == [2]
+
+
+def test_the_wait_for_an_arriving_photo_is_bounded_by_max_wait() -> None:
+    """A photo that is announced but never submitted (its decoding failed) delays the batch by max_wait only."""
+    sizes: list[int] = []
+
+    async def body(batcher: DynamicBatcher) -> float:
+        with batcher.arriving():
+            started = time.perf_counter()
+            await batcher.submit(tagged(1))
+            return time.perf_counter() - started
+
+    waited = run_with_batcher(echo_forward(sizes), body, max_wait_s=0.2)
+    assert 0.2 <= waited < 2.0
+    assert sizes == [1]
 
 
 def test_a_full_queue_refuses_at_once() -> None:
