@@ -116,7 +116,11 @@ def environment(load_before: float, load_after: float) -> dict[str, Any]:
     """Torch and machine facts for the JSON; a 1-minute load average well above the CPU count means the
     neighbours were measured as much as camserve."""
     return {
-        "torch": {"version": torch.__version__, "threads": torch.get_num_threads()},
+        "torch": {
+            "version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        },
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),

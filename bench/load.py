@@ -398,7 +398,8 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"{results['photos']['count']} {results['photos']['origin']} JPEGs; "
         f"server {results['server']['device']}/{results['server']['precision']}; "
-        f"torch {torch_info['version']}, {torch_info['threads']} threads, {machine['cpus']} CPUs, "
+        f"torch {torch_info['version']}, {torch_info['threads']} threads, OMP_WAIT_POLICY "
+        f"{torch_info['omp_wait_policy']}, {machine['cpus']} CPUs, "
         f"load {load['before']} -> {load['after']}"
     )
     headings = (
