@@ -53,13 +53,15 @@ COPY --from=build /opt/weights /app/weights
 WORKDIR /app
 
 # The package is installed into site-packages, not run from a checkout, so the default weights path
-# (relative to the sources) does not exist here: name the baked-in file explicitly.
+# (relative to the sources) does not exist here: name the baked-in file explicitly. The ONNX export of the
+# weights (CPU images) is made at the first start and kept in the volume beside the store.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CAMSERVE_HOST=0.0.0.0 \
     CAMSERVE_WEIGHTS_PATH=/app/weights/camserve-resnet34.safetensors \
-    CAMSERVE_STORE_PATH=/data/camserve.sqlite3
+    CAMSERVE_STORE_PATH=/data/camserve.sqlite3 \
+    CAMSERVE_ONNX_CACHE_DIR=/data/onnx
 
 VOLUME ["/data"]
 # The camserve user, by number: Kubernetes' runAsNonRoot can only verify a numeric user.

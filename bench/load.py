@@ -201,12 +201,14 @@ def cpu_seconds(process: psutil.Process) -> float:
 class ForwardTimer:
     """The bare forward, in this process, on the service's own inputs: the limit camserve is measured against.
 
-    The checkpoint comes from the same ``CAMSERVE_*`` settings as the server's, pinned to the device type and
-    precision the server reported, so the two sides run the same arithmetic.
+    The checkpoint comes from the same ``CAMSERVE_*`` settings as the server's, pinned to the backend, device
+    type and precision the server reported, so the two sides run the same arithmetic.
     """
 
     def __init__(self, ready: dict[str, Any], photos: list[Photo]) -> None:
-        settings = Settings(device=torch.device(ready["device"]).type, precision=ready["precision"])
+        settings = Settings(
+            device=torch.device(ready["device"]).type, precision=ready["precision"], backend=ready["backend"]
+        )
         self.predictor = load_predictor(settings)
         self._inputs = {p.name: prepare(p.data, self.predictor.metadata, settings.max_pixels).tensor for p in photos}
 
@@ -397,7 +399,7 @@ def print_table(results: dict[str, Any]) -> None:
     load, forward = machine["load_average_1m"], results["forward"]
     print(
         f"{results['photos']['count']} {results['photos']['origin']} JPEGs; "
-        f"server {results['server']['device']}/{results['server']['precision']}; "
+        f"server {results['server']['backend']} {results['server']['device']}/{results['server']['precision']}; "
         f"torch {torch_info['version']}, {torch_info['threads']} threads, OMP_WAIT_POLICY "
         f"{torch_info['omp_wait_policy']}, {machine['cpus']} CPUs, "
         f"load {load['before']} -> {load['after']}"
@@ -502,7 +504,7 @@ def main() -> None:
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "env": {key: "***" if "API_KEY" in key else value for key, value in overrides.items()},
-        "server": {"device": ready["device"], "precision": ready["precision"], "model": ready["model"]},
+        "server": {key: ready[key] for key in ("backend", "device", "precision", "model")},
         "photos": {
             "origin": origin,
             "count": len(photos),

@@ -35,7 +35,12 @@ class CamNetwork(nn.Module):
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.log_softmax(self.flatten(self.pool(self.class_maps(self.body(images)))))
+        return self.forward_with_maps(images)[0]
+
+    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities and the class maps they were pooled from, for runtimes without forward hooks."""
+        maps = self.class_maps(self.body(images))
+        return self.log_softmax(self.flatten(self.pool(maps))), maps
 
 
 def build_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:

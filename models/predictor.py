@@ -2,6 +2,7 @@
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,8 +24,26 @@ class Prediction:
         return int(np.argmax(self.probabilities))
 
 
+class CamPredictor(Protocol):
+    """What the service needs of a model runtime: ``Predictor`` (PyTorch) or ``OnnxPredictor``."""
+
+    backend: str
+    metadata: ModelMetadata
+    device: torch.device
+    precision: Precision
+
+    def predict(self, batch: torch.Tensor) -> list[Prediction]: ...
+
+    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None: ...
+
+    @property
+    def hook_count(self) -> int: ...
+
+
 class Predictor:
     """Owns the network on its device; ``predict`` is safe to call from any thread."""
+
+    backend = "torch"
 
     def __init__(self, model: CamNetwork, metadata: ModelMetadata, device: torch.device, precision: Precision) -> None:
         self.metadata = metadata

@@ -8,6 +8,8 @@ import torch
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
 Precision = Literal["fp32", "bf16", "fp16"]
+BackendChoice = Literal["auto", "torch", "onnxruntime"]
+Backend = Literal["torch", "onnxruntime"]
 
 _AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -39,3 +41,13 @@ def autocast(device: torch.device, precision: Precision) -> AbstractContextManag
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[precision])
+
+
+def resolve_backend(choice: BackendChoice, device: torch.device, precision: Precision) -> Backend:
+    """'auto' runs fp32 on the CPU with ONNX Runtime (faster here, see models/onnx_backend.py), all else with torch."""
+    onnx_fits = device.type == "cpu" and precision == "fp32"
+    if choice == "onnxruntime" and not onnx_fits:
+        raise RuntimeError(f"backend 'onnxruntime' runs fp32 on the CPU only, not {precision} on {device.type}")
+    if choice != "auto":
+        return choice
+    return "onnxruntime" if onnx_fits else "torch"

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from models.checkpoint import load_checkpoint
-from models.predictor import Predictor
-from models.runtime import resolve_device, resolve_precision
+from models.onnx_backend import load_onnx_predictor
+from models.predictor import CamPredictor, Predictor
+from models.runtime import resolve_backend, resolve_device, resolve_precision
 from service.errors import install_error_handlers
 from service.inference import InferenceEngine
 from service.limits import BodySizeLimit
@@ -26,17 +27,19 @@ from service.store import PredictionStore
 log = logging.getLogger("camserve")
 
 
-def load_predictor(settings: Settings) -> Predictor:
+def load_predictor(settings: Settings) -> CamPredictor:
     """Load the checkpoint named by the settings; raises CheckpointError with a one-line reason."""
-    model, metadata = load_checkpoint(settings.weights_path)
     device = resolve_device(settings.device)
     precision = resolve_precision(settings.precision, device)
+    if resolve_backend(settings.backend, device, precision) == "onnxruntime":
+        return load_onnx_predictor(settings.weights_path, settings.onnx_cache_dir)
+    model, metadata = load_checkpoint(settings.weights_path)
     if device.type == "cpu":
         torch.backends.mkldnn.enabled = True
     return Predictor(model, metadata, device, precision)
 
 
-def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, predictor: CamPredictor | None = None) -> FastAPI:
     """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready."""
     settings = settings or get_settings()
     metrics = Metrics()
@@ -62,10 +65,11 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
         meta = engine.predictor.metadata
         log.info(
-            "camserve: serving %s %s (trained=%s) on %s/%s",
+            "camserve: serving %s %s (trained=%s) with %s on %s/%s",
             meta.name,
             meta.version,
             meta.trained,
+            engine.predictor.backend,
             engine.predictor.device,
             engine.predictor.precision,
         )

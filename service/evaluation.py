@@ -12,7 +12,7 @@ from tqdm import tqdm
 from models.dataset import ImageFolder
 from models.evaluation import ClassificationReport, classification_report
 from models.metadata import ModelMetadata
-from models.predictor import Predictor
+from models.predictor import CamPredictor
 from models.preprocess import to_model_input
 from service.decode import PhotoRejected
 from service.pipeline import decode_for_model
@@ -47,7 +47,7 @@ def model_inputs(data: bytes, metadata: ModelMetadata, max_pixels: int, tta: boo
     return torch.stack([to_model_input(view, metadata) for view in photo_views(photo, tta)])
 
 
-def mean_probabilities(predictor: Predictor, views: list[torch.Tensor]) -> np.ndarray:
+def mean_probabilities(predictor: CamPredictor, views: list[torch.Tensor]) -> np.ndarray:
     """(N, C): each photo's probabilities averaged over its views, all photos' views in one forward."""
     counts = [len(v) for v in views]
     flat = np.stack([p.probabilities for p in predictor.predict(torch.cat(views))])
@@ -55,7 +55,7 @@ def mean_probabilities(predictor: Predictor, views: list[torch.Tensor]) -> np.nd
 
 
 def evaluate_folder(
-    predictor: Predictor,
+    predictor: CamPredictor,
     folder: ImageFolder,
     indices: Sequence[int],
     max_pixels: int,

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from models.predictor import Prediction, Predictor
+from models.predictor import CamPredictor, Prediction
 from service.batching import DynamicBatcher
 from service.metrics import Metrics
 
@@ -15,7 +15,7 @@ class InferenceEngine:
     """One inference thread fed by a dynamic batcher: one forward at a time, the event loop never waits."""
 
     def __init__(
-        self, predictor: Predictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
+        self, predictor: CamPredictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
     ) -> None:
         self.predictor = predictor
         self._metrics = metrics

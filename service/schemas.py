@@ -41,6 +41,7 @@ class ErrorBody(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     model: ModelInfo
+    backend: str
     device: str
     precision: str
     warnings: list[str]

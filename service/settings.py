@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.runtime import DeviceChoice, PrecisionChoice
+from models.runtime import BackendChoice, DeviceChoice, PrecisionChoice
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "camserve-resnet34.safetensors"
 MIB = 1024 * 1024
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     precision: PrecisionChoice = Field(
         "auto", description="'auto': bf16/fp16 on CUDA, bf16 on CPUs with AMX, else fp32."
     )
+    backend: BackendChoice = Field(
+        "auto", description="'auto': ONNX Runtime for fp32 on the CPU, else PyTorch. Or 'torch', 'onnxruntime'."
+    )
+    onnx_cache_dir: Path = Field(Path("var/onnx"), description="Where ONNX exports of checkpoints are kept.")
     weights_path: Path = Field(DEFAULT_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
     store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
     store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")

@@ -24,6 +24,7 @@ from torch import nn
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.metadata import ModelMetadata
 from models.network import CamNetwork, build_network
+from models.onnx_backend import OnnxPredictor, load_onnx_predictor
 from models.predictor import Predictor
 from service.app import create_app
 from service.settings import DEFAULT_WEIGHTS, Settings
@@ -51,6 +52,12 @@ def served_predictor() -> Predictor:
     """The committed checkpoint on CPU fp32, loaded once for the whole run."""
     model, metadata = load_checkpoint(DEFAULT_WEIGHTS)
     return Predictor(model, metadata, torch.device("cpu"), "fp32")
+
+
+@pytest.fixture(scope="session")
+def served_onnx_predictor(tmp_path_factory: pytest.TempPathFactory) -> OnnxPredictor:
+    """The committed checkpoint exported to ONNX once for the whole run (seconds), run by ONNX Runtime."""
+    return load_onnx_predictor(DEFAULT_WEIGHTS, tmp_path_factory.mktemp("onnx"))
 
 
 def build_red_patch_network() -> CamNetwork:

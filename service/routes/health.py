@@ -26,6 +26,7 @@ async def readyz(state: State) -> JSONResponse:
     body = Readiness(
         ready=state.engine.ready,
         model=state.model_info,
+        backend=state.engine.predictor.backend,
         device=str(state.engine.predictor.device),
         precision=state.engine.predictor.precision,
         warnings=warnings,

@@ -21,6 +21,16 @@ def test_resnet34_layout_and_map_shape() -> None:
     torch.testing.assert_close(log_probs, torch.log_softmax(maps.mean(dim=(2, 3)), dim=1))
 
 
+def test_forward_with_maps_returns_what_the_hook_captures() -> None:
+    """The ONNX export's second output is this; it must be the very tensor the forward hook sees."""
+    network = build_network("resnet34", num_classes=2).eval()
+    images = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode(), capture_output(network.class_maps) as captured:
+        log_probs, maps = network.forward_with_maps(images)
+    torch.testing.assert_close(maps, captured[0])
+    torch.testing.assert_close(log_probs, network(images))
+
+
 @pytest.mark.parametrize(("architecture", "classes"), [("resnet99", 2), ("resnet34", 1)])
 def test_build_network_rejects_bad_requests(architecture: str, classes: int) -> None:
     with pytest.raises(ValueError):

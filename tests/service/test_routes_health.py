@@ -22,6 +22,7 @@ def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["ready"] is True
+    assert body["backend"] == "torch"  # the client fixture serves the PyTorch predictor
     assert body["device"] == "cpu"
     assert body["precision"] == "fp32"
     assert body["model"]["trained"] is True

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from models.onnx_backend import OnnxPredictor
 from models.predictor import Prediction, Predictor
 from service.app import create_app
 from service.settings import Settings
@@ -219,6 +220,17 @@ def test_batching_on_and_off_give_the_same_results(tmp_path: Path, served_predic
         count = next(s.value for s in batches if s.name.endswith("_count"))
         assert (count == len(photos)) == (batch_max_size == 1)  # batching on really did batch
     assert_same_results(results[1], results[8])
+
+
+def test_the_onnx_runtime_backend_serves_what_the_torch_one_does(
+    tmp_path: Path, served_predictor: Predictor, served_onnx_predictor: OnnxPredictor
+) -> None:
+    photos = [random_photo(seed) for seed in range(200, 208)]
+    results = {}
+    for name, predictor in (("torch", served_predictor), ("onnxruntime", served_onnx_predictor)):
+        app = create_app(Settings(store_path=tmp_path / f"{name}.sqlite3"), predictor)
+        results[name] = send_all(app, photos, concurrently=True)
+    assert_same_results(results["torch"], results["onnxruntime"])
 
 
 class SlowPredictor(Predictor):
