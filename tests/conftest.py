@@ -35,6 +35,16 @@ if os.environ.get("CI") == "true":
     hypothesis.settings.load_profile("ci")
 
 TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def onnx_exports_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the run's ONNX exports out of the checkout's var/onnx; served processes inherit the variable."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAMSERVE_ONNX_CACHE_DIR", str(tmp_path_factory.mktemp("onnx-cache")))
+        yield
+
+
 CHELSEA = TESTS / "chelsea.png"
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
