@@ -23,7 +23,7 @@ from torch import nn
 from models.checkpoint import load_checkpoint
 from models.metadata import ModelMetadata
 from models.network import CamNetwork
-from models.predictor import Prediction
+from models.predictor import Prediction, check_batch
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("log_probs", "class_maps")
@@ -94,18 +94,12 @@ class OnnxPredictor:
         self._lock = threading.Lock()
 
     def predict(self, batch: torch.Tensor) -> list[Prediction]:
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise ValueError(f"expected a (N, 3, H, W) batch, got {tuple(batch.shape)}")
+        check_batch(batch)
         images = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
         with self._lock:  # one forward at a time, as on the PyTorch path: they share the cores
             log_probs, maps = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
         probabilities = np.exp(log_probs.astype(np.float32))
         return [Prediction(p, m.astype(np.float32)) for p, m in zip(probabilities, maps, strict=True)]
-
-    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
-        size = self.metadata.input_size
-        for batch in batch_sizes:
-            self.predict(torch.zeros(batch, 3, size, size))
 
 
 def load_onnx_predictor(weights_path: Path, cache_dir: Path) -> OnnxPredictor:

@@ -34,10 +34,21 @@ class CamPredictor(Protocol):
 
     def predict(self, batch: torch.Tensor) -> list[Prediction]: ...
 
-    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None: ...
-
     @property
     def hook_count(self) -> int: ...
+
+
+def check_batch(batch: torch.Tensor) -> None:
+    """Both runtimes take (N, 3, H, W); anything else is the caller's bug, said before any forward."""
+    if batch.ndim != 4 or batch.shape[1] != 3:
+        raise ValueError(f"expected a (N, 3, H, W) batch, got {tuple(batch.shape)}")
+
+
+def warm_up(predictor: CamPredictor, batch_sizes: tuple[int, ...] = (1,)) -> None:
+    """Forward once per serving batch size, so no request pays for kernel selection."""
+    size = predictor.metadata.input_size
+    for batch in batch_sizes:
+        predictor.predict(torch.zeros(batch, 3, size, size))
 
 
 class Predictor:
@@ -54,8 +65,7 @@ class Predictor:
 
     def predict(self, batch: torch.Tensor) -> list[Prediction]:
         """Forward a (N, 3, S, S) float batch; one device-to-host copy per output, not per photo."""
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise ValueError(f"expected a (N, 3, H, W) batch, got {tuple(batch.shape)}")
+        check_batch(batch)
         inputs = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with self._lock, torch.inference_mode(), capture_output(self.model.class_maps) as captured:
             with autocast(self.device, self.precision):
@@ -64,12 +74,6 @@ class Predictor:
             probabilities = log_probs.float().exp().cpu().numpy()
             class_maps = maps.float().cpu().numpy()
         return [Prediction(p, m) for p, m in zip(probabilities, class_maps, strict=True)]
-
-    def warm_up(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
-        """Forward once per serving batch size, so no request pays for kernel selection."""
-        size = self.metadata.input_size
-        for batch in batch_sizes:
-            self.predict(torch.zeros(batch, 3, size, size))
 
     @property
     def hook_count(self) -> int:

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from models.predictor import CamPredictor, Prediction
+from models.predictor import CamPredictor, Prediction, warm_up
 from service.batching import DynamicBatcher
 from service.metrics import Metrics
 
@@ -30,7 +30,7 @@ class InferenceEngine:
 
     def warm_up(self) -> None:
         """Warm the smallest and the largest batch before /readyz says ready."""
-        self.predictor.warm_up(tuple(sorted({1, self.batcher.max_batch_size})))
+        warm_up(self.predictor, tuple(sorted({1, self.batcher.max_batch_size})))
         self.ready = True
 
     def arriving(self) -> AbstractContextManager[None]:
