@@ -31,5 +31,6 @@ class AppState:
         return ModelInfo(name=meta.name, version=meta.version, trained=meta.trained)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain-def dependency on the thread pool, a thread hop per request."""
     return request.app.state.camserve
