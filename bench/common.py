@@ -35,15 +35,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(store_dir: Path) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
+def running_server(store_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
     """Start ``camserve serve`` from this venv, wait until /readyz says ready; yield a client and that body.
 
-    The server inherits this process's environment (so ``CAMSERVE_*`` settings apply to it) with its store
-    in ``store_dir``. Its output goes to a log file (a full pipe would stall it) whose tail is shown if
-    start-up fails.
+    The server inherits this process's environment (so ``CAMSERVE_*`` settings apply to it), updated with
+    ``env``, with its store in ``store_dir``. Its output goes to a log file (a full pipe would stall it)
+    whose tail is shown if start-up fails.
     """
     port = free_port()
-    env = {**os.environ, "CAMSERVE_STORE_PATH": str(store_dir / "camserve.sqlite3")}
+    env = {**os.environ, **(env or {}), "CAMSERVE_STORE_PATH": str(store_dir / "camserve.sqlite3")}
     command = [str(Path(sys.executable).with_name("camserve")), "serve", "--host", "127.0.0.1", "--port", str(port)]
     log_path = store_dir / "serve.log"
     with log_path.open("wb") as log, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as server:

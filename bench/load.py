@@ -306,6 +306,12 @@ async def run_level(
     }
 
 
+def api_headers() -> dict[str, str]:
+    """The X-API-Key header a server started from this environment will ask for, if any."""
+    api_key = Settings().api_key
+    return {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
+
+
 @dataclass(frozen=True)
 class LoadRun:
     ready: dict[str, Any]
@@ -321,8 +327,7 @@ def measure(
 ) -> LoadRun:
     """Start the server; run the interleaved 500x375 reference, then every level between two forward tables."""
     reference_photos = [p for p in photos if (p.width, p.height) == REFERENCE_SIZE]
-    api_key = Settings().api_key
-    headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
+    headers = api_headers()
     with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (http, ready):
         base_url = str(http.base_url)
         server = server_process(http.base_url.port)

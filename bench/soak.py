@@ -48,11 +48,8 @@ from common import (
     synthetic_photo,
     write_results,
 )
-from load import Outcome, Photo, post, quantiles_ms, uploads
+from load import Outcome, Photo, api_headers, post, quantiles_ms, uploads
 from prometheus_client.parser import text_string_to_metric_families
-
-from service.security import API_KEY_HEADER
-from service.settings import Settings
 
 SIZES = [(64, 48), (160, 120), (320, 240), (500, 375), (375, 500), (640, 480)]
 PHOTOS_PER_SIZE = 8
@@ -130,8 +127,7 @@ async def soak(
 ) -> dict[str, Any]:
     """Warm-up, baseline snapshot, the rest of the requests, final snapshot; one upload client throughout, so
     its connections are open at both snapshots (which block the loop only while nothing is in flight)."""
-    api_key = Settings().api_key
-    headers = {API_KEY_HEADER: api_key.get_secret_value()} if api_key else {}
+    headers = api_headers()
     warmup = warmup_count(requests, concurrency)
     deadline = time.monotonic() + max_seconds
     async with uploads(str(client.base_url), headers, concurrency) as session:

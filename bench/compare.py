@@ -1,0 +1,114 @@
+"""Which of two server configurations serves better: both running side by side, measured in turns.
+
+On these shared cores the machine's speed drifts by tens of percent within minutes, so two configurations
+measured one after the other mostly measure the drift (see bench/load.py). Here both servers run at once
+(the idle one costs nothing) and take turns, A B B A A B ..., every round at the same concurrency with the
+same photos, so both see the same drift. Each round and the medians are printed; the JSON keeps every round.
+
+Run from the repository root, in the project's venv::
+
+    python bench/compare.py --a CAMSERVE_BATCH_MAX_SIZE=8 --b CAMSERVE_BATCH_MAX_SIZE=16
+    python bench/compare.py --concurrency 1 --a CAMSERVE_BACKEND=torch --b CAMSERVE_BACKEND=onnxruntime
+
+Writes bench/results/compare.json.
+"""
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS_DIR, environment, load_average_1m, running_server, server_process, write_results
+from load import api_headers, build_photos, parse_env, run_level
+
+# (result key, column heading, column width)
+COLUMNS = (
+    ("throughput_rps", "req/s", 8),
+    ("p50_ms", "p50 ms", 9),
+    ("p99_ms", "p99 ms", 9),
+    ("server_cpu_ms_per_request", "srv cpu", 8),
+    ("non_201", "non-201", 8),
+)
+
+
+def turns(rounds: int) -> list[tuple[int, str]]:
+    """A B, then B A, and so on: a drift during a round pair favours neither side."""
+    order = []
+    for index in range(rounds):
+        order += [(index, side) for side in (("a", "b") if index % 2 == 0 else ("b", "a"))]
+    return order
+
+
+def medians(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
+    summary: dict[str, float | None] = {}
+    for key, _, _ in COLUMNS:
+        values = [r[key] for r in rounds if r[key] is not None]
+        summary[key] = round(statistics.median(values), 2) if values else None
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", nargs="*", default=[], metavar="KEY=VALUE", help="configuration A's environment")
+    parser.add_argument("--b", nargs="*", default=[], metavar="KEY=VALUE", help="configuration B's environment")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    parser.add_argument("--rounds", type=int, default=8, help="rounds per configuration (default 8)")
+    parser.add_argument("--requests", type=int, default=250, help="timed requests per round (default 250)")
+    parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "compare.json", help="JSON results")
+    args = parser.parse_args()
+    if args.concurrency < 1 or args.rounds < 1 or args.requests < 2:
+        parser.error("--concurrency and --rounds must be positive and --requests at least 2")
+    try:
+        envs = {"a": parse_env(args.a), "b": parse_env(args.b)}
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    if envs["a"] == envs["b"]:
+        parser.error("--a and --b name the same configuration")
+
+    photos, origin = build_photos(args.sources, args.seed)
+    headers = api_headers()
+    load_before = load_average_1m()
+    rounds: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+    with tempfile.TemporaryDirectory(prefix="camserve-compare-") as tmp, ExitStack() as servers:
+        clients = {}
+        for side, env in envs.items():
+            store_dir = Path(tmp) / side
+            store_dir.mkdir()
+            clients[side], _ = servers.enter_context(running_server(store_dir, env))
+        for index, side in turns(args.rounds):
+            url = clients[side].base_url
+            server = server_process(url.port)
+            level = asyncio.run(
+                run_level(str(url), headers, photos, args.concurrency, args.requests, args.concurrency, server)
+            )
+            rounds[side].append(level)
+            cells = "  ".join(f"{heading} {level[key]}" for key, heading, _ in COLUMNS)
+            print(f"  round {index} {side}: {cells}", file=sys.stderr)
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "concurrency": args.concurrency,
+        "requests_per_round": args.requests,
+        "photos": {"origin": origin, "count": len(photos)},
+        "configurations": {
+            side: {"env": envs[side], "median": medians(rounds[side]), "rounds": rounds[side]} for side in envs
+        },
+        **environment(load_before, load_average_1m()),
+    }
+    write_results(args.output, results)
+    print(f"c{args.concurrency}, {args.rounds} rounds of {args.requests} requests each, medians:")
+    print(f"{'':>4} " + " ".join(f"{heading:>{width}}" for _, heading, width in COLUMNS) + "  environment")
+    for side, configuration in results["configurations"].items():
+        cells = " ".join(f"{configuration['median'][key]!s:>{width}}" for key, _, width in COLUMNS)
+        print(f"{side:>4} {cells}  {envs[side] or '(defaults)'}")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
