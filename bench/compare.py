@@ -32,6 +32,7 @@ COLUMNS = (
     ("p50_ms", "p50 ms", 9),
     ("p99_ms", "p99 ms", 9),
     ("server_cpu_ms_per_request", "srv cpu", 8),
+    ("batch_mean", "batch", 6),
     ("non_201", "non-201", 8),
 )
 

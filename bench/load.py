@@ -4,6 +4,8 @@ Starts a real ``camserve serve`` subprocess (free port, temporary store) and, fo
 keeps that many ``POST /predictions`` in flight with real JPEGs of mixed sizes (cats and dogs from
 ../shared/data/catsdogs where present, else generated photos), reporting throughput, latency quantiles,
 refusals, the server's own ``inference_ms``, and the CPU time the server and this client spent per request.
+From the server's /metrics it also reports each level's mean batch size and the forward's time per photo
+inside the server, to set beside the bare forward at that batch size.
 
 The limit is the bare ``Predictor.predict`` forward, timed in this process at the device and precision
 /readyz reported, on the service's own inputs, while the server sits idle. The cores here are shared with
@@ -61,6 +63,7 @@ from common import (
     write_results,
 )
 from PIL import Image, ImageOps
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import load_predictor
 from service.pipeline import prepare
@@ -73,6 +76,11 @@ from matplotlib import pyplot  # after use(): the backend is chosen before pyplo
 CATSDOGS = ROOT.parent / "shared" / "data" / "catsdogs"
 SIZES = [(200, 200), (500, 375), (375, 500), (1024, 768), (1600, 1200)]
 REFERENCE_SIZE = (500, 375)  # the single-request target is stated for a ~500x375 JPEG
+FORWARD_TOTALS = (
+    "camserve_inference_batch_size_count",
+    "camserve_inference_batch_size_sum",
+    "camserve_inference_seconds_sum",
+)
 REQUEST_TIMEOUT_S = 300.0  # a queued request at concurrency 64 on 2 shared cores can wait tens of seconds
 TARGETS = {
     "c1_p50_over_forward_b1": ("<=", 1.25),
@@ -292,18 +300,33 @@ async def run_level(
     async with uploads(base_url, headers, concurrency) as http:
         await drive(http, photos, concurrency, warmup)
         this = psutil.Process()
+        forwards = await forward_totals(http)
         server_cpu, client_cpu = cpu_seconds(server), cpu_seconds(this)
         started = time.perf_counter()
         outcomes = await drive(http, photos, concurrency, requests)
         wall_s = time.perf_counter() - started
         server_cpu, client_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(this) - client_cpu
+        forwards = {name: total - forwards[name] for name, total in (await forward_totals(http)).items()}
+    batches, forwarded, forward_s = (forwards[name] for name in FORWARD_TOTALS)
     return {
         "concurrency": concurrency,
         "warmup": warmup,
         **summarise(outcomes, wall_s),
         "server_cpu_ms_per_request": round(1000.0 * server_cpu / requests, 2),
         "client_cpu_ms_per_request": round(1000.0 * client_cpu / requests, 2),
+        "batch_mean": round(forwarded / batches, 2) if batches else None,
+        "server_forward_ms_per_photo": round(1000.0 * forward_s / forwarded, 2) if forwarded else None,
     }
+
+
+async def forward_totals(http: aiohttp.ClientSession) -> dict[str, float]:
+    """The server's running totals of forward passes, photos forwarded and forward seconds, from /metrics:
+    their change over a level says how big its batches were and what a photo's forward cost in the server."""
+    async with http.get("/metrics") as response:
+        response.raise_for_status()
+        text = await response.text()
+    samples = {s.name: s.value for metric in text_string_to_metric_families(text) for s in metric.samples}
+    return {name: samples[name] for name in FORWARD_TOTALS}
 
 
 def api_headers() -> dict[str, str]:
@@ -421,15 +444,18 @@ def print_table(results: dict[str, Any]) -> None:
         "limit/s",
         "srv cpu",
         "cli cpu",
+        "batch",
+        "fwd/photo",
     )
-    widths = (5, 8, 9, 9, 9, 8, 5, 9, 8, 8, 8)
+    widths = (5, 8, 9, 9, 9, 8, 5, 9, 8, 8, 8, 6, 10)
     print(f"{'level':>14} " + " ".join(f"{h:>{w}}" for h, w in zip(headings, widths, strict=True)))
     rows = [("c1 500x375", results["reference"])] + [(f"c{lv['concurrency']}", lv) for lv in results["levels"]]
     for name, row in rows:
         keys = ("p50_ms", "p95_ms", "p99_ms", "server_inference_mean_ms")
         p50, p95, p99, inference = (f"{row[k]:9.1f}" if row[k] is not None else f"{'-':>9}" for k in keys)
         keys = ("forward_best_photos_per_s", "server_cpu_ms_per_request", "client_cpu_ms_per_request")
-        extra = (f"{row[k]:8.1f}" if row.get(k) is not None else f"{'-':>8}" for k in keys)
+        keys_widths = [(k, 8) for k in keys] + [("batch_mean", 6), ("server_forward_ms_per_photo", 10)]
+        extra = (f"{row[k]:{w}.1f}" if row.get(k) is not None else f"{'-':>{w}}" for k, w in keys_widths)
         print(
             f"{name:>14} {row['requests']:5d} {row['throughput_rps']:8.2f} {p50} {p95} {p99} "
             f"{row['non_201']:8d} {row['status_503']:5d} {inference} {' '.join(extra)}"
