@@ -1,0 +1,111 @@
+"""What a POST costs on its decoding thread, stage by stage, for each photo size the load benchmark sends.
+
+The stages are the ones ``service.pipeline.prepare`` and the route run around the forward: decode (reduced-size
+for JPEGs), squash to the model input, standardise (``to_model_input`` less its squash), and the result store's
+``put`` of the photo with its maps. Each is timed on its own, in this process, one call at a time: the fixed
+cost a single request adds to the forward, before HTTP and thread hops.
+
+Run from the repository root, in the project's venv::
+
+    python bench/prepare.py
+    python bench/prepare.py --reps 500
+
+Prints a table (median ms per call) and writes bench/results/prepare.json.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import RESULTS_DIR, environment, load_average_1m, write_results
+from load import SIZES, Photo, build_photos
+
+from models.checkpoint import load_checkpoint
+from models.metadata import ModelMetadata
+from models.preprocess import squash, to_model_input
+from service.pipeline import decode_for_model
+from service.settings import Settings
+from service.store import PredictionStore
+
+STAGES = ("decode", "squash", "standardise", "store_put")
+
+
+def median_ms(call: Callable[[int], object], reps: int) -> float:
+    """Median of ``reps`` timed calls, each given its index (to cycle through photos)."""
+    times = []
+    for index in range(reps):
+        started = time.perf_counter()
+        call(index)
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000.0, 3)
+
+
+def time_stages(
+    sized: list[Photo], store: PredictionStore, metadata: ModelMetadata, max_pixels: int, reps: int
+) -> dict[str, Any]:
+    """Median ms of each stage for photos of one size, cycling through them."""
+    decoded = [decode_for_model(p.data, metadata, max_pixels).image for p in sized]
+    maps = np.zeros((metadata.num_classes, 7, 7), dtype=np.float32)
+    result = {"label": metadata.class_names[0], "probabilities": dict.fromkeys(metadata.class_names, 0.5)}
+    size = f"{sized[0].width}x{sized[0].height}"
+    timings = {
+        "decode": median_ms(lambda i: decode_for_model(sized[i % len(sized)].data, metadata, max_pixels), reps),
+        "squash": median_ms(lambda i: squash(decoded[i % len(sized)], metadata.input_size), reps),
+        "model_input": median_ms(lambda i: to_model_input(decoded[i % len(sized)], metadata), reps),
+        "store_put": median_ms(lambda i: store.put(f"{size}-{i}", result, sized[i % len(sized)].data, maps), reps),
+    }
+    timings["standardise"] = round(max(timings.pop("model_input") - timings["squash"], 0.0), 3)
+    return {
+        "size": size,
+        "decoded": "x".join(map(str, decoded[0].size)),
+        "jpeg_bytes_mean": round(statistics.fmean(len(p.data) for p in sized)),
+        **{f"{stage}_ms": timings[stage] for stage in STAGES},
+        "total_ms": round(sum(timings.values()), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=200, help="timed calls per stage and size (default 200)")
+    parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "prepare.json", help="JSON results")
+    args = parser.parse_args()
+    if args.reps < 1:
+        parser.error("--reps must be positive")
+
+    settings = Settings()
+    _, metadata = load_checkpoint(settings.weights_path)
+    photos, origin = build_photos(args.sources, seed=0)
+    load_before = load_average_1m()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="camserve-prepare-") as tmp:
+        store = PredictionStore(Path(tmp) / "store.sqlite3", settings.store_max_bytes)
+        for width, height in SIZES:
+            sized = [p for p in photos if (p.width, p.height) == (width, height)]
+            rows.append(time_stages(sized, store, metadata, settings.max_pixels, args.reps))
+        store.close()
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "photos": {"origin": origin, "count": len(photos)},
+        "reps": args.reps,
+        "sizes": rows,
+        **environment(load_before, load_average_1m()),
+    }
+    write_results(args.output, results)
+    print(f"median ms per call, {args.reps} calls per stage, {origin} JPEGs")
+    headings = ("size", "decoded", "decode", "squash", "standardise", "store put", "total")
+    print(" ".join(f"{h:>11}" for h in headings))
+    for row in rows:
+        cells = [row["size"], row["decoded"]] + [f"{row[f'{stage}_ms']:.2f}" for stage in (*STAGES, "total")]
+        print(" ".join(f"{c:>11}" for c in cells))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
