@@ -8,13 +8,14 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -24,7 +25,19 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
+T = TypeVar("T")
 READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine
+
+
+def timed(reps: int, step: Callable[[], T]) -> tuple[float, T]:
+    """Median milliseconds of ``reps`` calls (to 0.01 ms), and the last result. No warm-up here: a caller
+    timing many steps warms up once for all of them, where a warm-up per step could double the run."""
+    times_s = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        result = step()
+        times_s.append(time.perf_counter() - started)
+    return round(statistics.median(times_s) * 1000.0, 2), result
 
 
 def free_port() -> int:

@@ -12,14 +12,12 @@ Prints a table and writes bench/results/precision.json.
 """
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from common import RESULTS_DIR, environment, load_average_1m, write_results
+from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from torch import nn
 
 from models.network import build_network
@@ -33,14 +31,9 @@ TRAIN_BATCH = 16
 EPOCH_PHOTOS = 20_700  # the 90% training split of the 23,000 catsdogs photos
 
 
-def median_seconds(step: Callable[[], object], reps: int) -> float:
+def warm_median_ms(step: Callable[[], object], reps: int) -> float:
     step()  # warm-up: kernel selection and allocation
-    times = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return timed(reps, step)[0]
 
 
 def forward_ms_per_photo(network: nn.Module, precision: Precision, batch: int, reps: int) -> float:
@@ -50,7 +43,7 @@ def forward_ms_per_photo(network: nn.Module, precision: Precision, batch: int, r
         with torch.inference_mode(), autocast(CPU, precision):
             network(images)
 
-    return median_seconds(step, reps) / batch * 1000.0
+    return warm_median_ms(step, reps) / batch
 
 
 def train_ms_per_photo(network: nn.Module, precision: Precision, size: int, reps: int) -> float:
@@ -65,7 +58,7 @@ def train_ms_per_photo(network: nn.Module, precision: Precision, size: int, reps
         loss.backward()
         optimiser.step()
 
-    return median_seconds(step, reps) / TRAIN_BATCH * 1000.0
+    return warm_median_ms(step, reps) / TRAIN_BATCH
 
 
 def main() -> None:

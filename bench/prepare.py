@@ -14,16 +14,15 @@ Prints a table (median ms per call) and writes bench/results/prepare.json.
 """
 
 import argparse
+import itertools
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import RESULTS_DIR, environment, load_average_1m, write_results
+from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from load import SIZES, Photo, build_photos
 
 from models.checkpoint import load_checkpoint
@@ -36,16 +35,6 @@ from service.store import PredictionStore
 STAGES = ("decode", "squash", "standardise", "store_put")
 
 
-def median_ms(call: Callable[[int], object], reps: int) -> float:
-    """Median of ``reps`` timed calls, each given its index (to cycle through photos)."""
-    times = []
-    for index in range(reps):
-        started = time.perf_counter()
-        call(index)
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000.0, 3)
-
-
 def time_stages(
     sized: list[Photo], store: PredictionStore, metadata: ModelMetadata, max_pixels: int, reps: int
 ) -> dict[str, Any]:
@@ -54,19 +43,20 @@ def time_stages(
     maps = np.zeros((metadata.num_classes, 7, 7), dtype=np.float32)
     result = {"label": metadata.class_names[0], "probabilities": dict.fromkeys(metadata.class_names, 0.5)}
     size = f"{sized[0].width}x{sized[0].height}"
+    uploads, images, ids = itertools.cycle([p.data for p in sized]), itertools.cycle(decoded), itertools.count()
     timings = {
-        "decode": median_ms(lambda i: decode_for_model(sized[i % len(sized)].data, metadata, max_pixels), reps),
-        "squash": median_ms(lambda i: squash(decoded[i % len(sized)], metadata.input_size), reps),
-        "model_input": median_ms(lambda i: to_model_input(decoded[i % len(sized)], metadata), reps),
-        "store_put": median_ms(lambda i: store.put(f"{size}-{i}", result, sized[i % len(sized)].data, maps), reps),
+        "decode": timed(reps, lambda: decode_for_model(next(uploads), metadata, max_pixels))[0],
+        "squash": timed(reps, lambda: squash(next(images), metadata.input_size))[0],
+        "model_input": timed(reps, lambda: to_model_input(next(images), metadata))[0],
+        "store_put": timed(reps, lambda: store.put(f"{size}-{next(ids)}", result, next(uploads), maps))[0],
     }
-    timings["standardise"] = round(max(timings.pop("model_input") - timings["squash"], 0.0), 3)
+    timings["standardise"] = round(max(timings.pop("model_input") - timings["squash"], 0.0), 2)
     return {
         "size": size,
         "decoded": "x".join(map(str, decoded[0].size)),
         "jpeg_bytes_mean": round(statistics.fmean(len(p.data) for p in sized)),
         **{f"{stage}_ms": timings[stage] for stage in STAGES},
-        "total_ms": round(sum(timings.values()), 3),
+        "total_ms": round(sum(timings.values()), 2),
     }
 
 

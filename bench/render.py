@@ -17,15 +17,21 @@ Prints a table and writes bench/results/render.json.
 """
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from common import RESULTS_DIR, ROOT, environment, jpeg_bytes, load_average_1m, synthetic_photo, write_results
+from common import (
+    RESULTS_DIR,
+    ROOT,
+    environment,
+    jpeg_bytes,
+    load_average_1m,
+    synthetic_photo,
+    timed,
+    write_results,
+)
 
 from service.decode import decode_photo
 from service.pipeline import Picture, RenderRequest, render
@@ -35,18 +41,6 @@ from service.settings import Settings
 CHELSEA = ROOT / "tests" / "chelsea.png"
 LARGE_SIZE = (4000, 3000)
 LEVELS = range(10)
-T = TypeVar("T")
-
-
-def timed(reps: int, step: Callable[[], T]) -> tuple[float, T]:
-    """Median milliseconds of ``reps`` calls, and the last result; the caller warms up once for all steps,
-    since a warm-up per zlib level would double the run for nothing (level 9 of 12 MP takes ~30 s here)."""
-    times_s = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        result = step()
-        times_s.append(time.perf_counter() - started)
-    return round(statistics.median(times_s) * 1000.0, 2), result
 
 
 def measure(name: str, data: bytes, reps: int, max_pixels: int, rng: np.random.Generator) -> dict[str, Any]:
