@@ -2,10 +2,11 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint format train train-gpu
+.PHONY: serve test test-fast lint format train train-gpu
 
-# The photo folder for train and train-gpu.
+# The photo folder for train and train-gpu, and the version their checkpoints are written with.
 DATA ?= ../shared/data/catsdogs
+MODEL_VERSION ?= 0.0.0-dev
 
 $(BIN)/camserve: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,10 +19,16 @@ serve: $(BIN)/camserve
 lint: $(BIN)/camserve
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p camserve
 	$(BIN)/hadolint Dockerfile
 
+# Everything: lint, type check, and every test (the browser tests need Debian's chromium; .ci/run installs it).
 test: lint
 	$(BIN)/python -m pytest
+
+# The quick run while working: no browser, container or cluster tools needed, no lint.
+test-fast: $(BIN)/camserve
+	$(BIN)/python -m pytest -m "not browser and not container and not cluster"
 
 format: $(BIN)/camserve
 	$(BIN)/ruff check --fix .
@@ -29,8 +36,8 @@ format: $(BIN)/camserve
 
 # The CPU recipe (about 1 h 45 min on 2 cores, 92.7%: weights/README.md); rerun to resume after a kill.
 train: $(BIN)/camserve
-	$(BIN)/camserve train --data $(DATA) --run-dir runs/resnet34 --cache-dir runs/cache
+	$(BIN)/camserve train --data $(DATA) --run-dir runs/resnet34 --cache-dir runs/cache --model-version $(MODEL_VERSION)
 
 # The shipped model's recipe, on one CUDA GPU (about 5 minutes on an H200: weights/README.md).
 train-gpu: $(BIN)/camserve
-	PYTHON=$(BIN)/python scripts/train_gpu.sh $(DATA) runs/gpu 60 1800
+	PYTHON=$(BIN)/python MODEL_VERSION=$(MODEL_VERSION) scripts/train_gpu.sh $(DATA) runs/gpu 60 1800

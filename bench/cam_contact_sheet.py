@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.dataset import scan_image_folder, validation_indices
-from models.predictor import Prediction
-from service.app import load_predictor
-from service.pipeline import Picture, RenderRequest, prepare, render
-from service.render import Colormap, select_cam, upsample
-from service.settings import Settings
+from camserve.models.dataset import scan_image_folder, validation_indices
+from camserve.models.predictor import Prediction
+from camserve.models.preprocess import prepare
+from camserve.models.runtimes import load_predictor
+from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam, upsample
+from camserve.service.settings import Settings
 
 TILE = 200
 CAPTION = 16
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    predictor = load_predictor(settings)
+    predictor = load_predictor(settings.backend, settings.runtime_request())
     names = predictor.metadata.class_names
     folder = scan_image_folder(args.data, names)
     val = validation_indices(folder, predictor.metadata.extra)
@@ -60,7 +60,7 @@ def main() -> None:
     tiles, wrong_count = [], 0
     for index in chosen:
         data = folder.files[index].read_bytes()
-        (prediction,) = predictor.predict(prepare(data, predictor.metadata, settings.max_pixels).tensor.unsqueeze(0))
+        (prediction,) = predictor.predict(prepare(data, predictor.metadata, settings.max_pixels).pixels[None])
         label, truth = prediction.label_index(), folder.labels[index]
         wrong_count += label != truth
         caption = f"{names[label]} {prediction.probabilities[label]:.0%} (true: {names[truth]})"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from models.checkpoint import load_metadata
-from models.dataset import scan_image_folder, validation_indices
-from service.decode import EXIF_ORIENTATION_TAG, decode_photo
-from service.settings import Settings
+from camserve.models.checkpoint import load_metadata
+from camserve.models.dataset import scan_image_folder, validation_indices
+from camserve.models.decode import EXIF_ORIENTATION_TAG, decode_photo
+from camserve.service.settings import Settings
 
 ASPECTS = ((4, 3), (3, 4), (16, 9), (9, 16), (3, 2), (1, 1))
 LONG_SIDES = (1600, 2400, 4000)

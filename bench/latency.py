@@ -1,7 +1,7 @@
 """How much of one prediction's latency is the model, and how much is everything around it.
 
 Times sequential ``POST /predictions`` of tests/chelsea.png against a real ``camserve serve`` subprocess
-(free port, temporary store), and the bare ``Predictor.predict`` forward on the same prepared input in this
+(free port, temporary store), and the bare ``predict`` forward of the served runtime on the same prepared input in this
 process, with their ratio. Both load the checkpoint from the same ``CAMSERVE_*`` settings.
 
 The two are interleaved, one request then one forward, never concurrent, so both see the same background
@@ -29,9 +29,9 @@ from typing import Any
 
 from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server, write_results
 
-from service.app import load_predictor
-from service.pipeline import prepare
-from service.settings import Settings
+from camserve.models.preprocess import prepare
+from camserve.models.runtimes import load_predictor
+from camserve.service.settings import Settings
 
 PHOTO = ROOT / "tests" / "chelsea.png"
 RESULTS = RESULTS_DIR / "latency.json"
@@ -65,8 +65,8 @@ def measure(photo: bytes, warmup: int, requests: int) -> Samples:
     The forward uses the served checkpoint, loaded the way the service loads it, on the service's own input.
     """
     settings = Settings()
-    predictor = load_predictor(settings)
-    batch = prepare(photo, predictor.metadata, settings.max_pixels).tensor.unsqueeze(0)
+    predictor = load_predictor(settings.backend, settings.runtime_request())
+    batch = prepare(photo, predictor.metadata, settings.max_pixels).pixels[None]
     http_s: list[float] = []
     server_inference_s: list[float] = []
     forward_s: list[float] = []

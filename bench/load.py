@@ -7,7 +7,7 @@ refusals, the server's own ``inference_ms``, and the CPU time the server and thi
 From the server's /metrics it also reports each level's mean batch size and the forward's time per photo
 inside the server, to set beside the bare forward at that batch size.
 
-The limit is the bare ``Predictor.predict`` forward, timed in this process at the device and precision
+The limit is the bare ``predict`` forward of the served runtime, timed in this process at the device and precision
 /readyz reported, on the service's own inputs, while the server sits idle. The cores here are shared with
 other machines' work, which comes and goes within seconds and moved the bare batch-1 forward between 47
 and 64 ms from one run to the next, so every ratio compares numbers taken in the same minute:
@@ -50,7 +50,6 @@ import aiohttp
 import matplotlib
 import numpy as np
 import psutil
-import torch
 from common import (
     RESULTS_DIR,
     ROOT,
@@ -65,10 +64,10 @@ from common import (
 from PIL import Image, ImageOps
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import load_predictor
-from service.pipeline import prepare
-from service.security import API_KEY_HEADER
-from service.settings import Settings
+from camserve.models.preprocess import prepare
+from camserve.models.runtimes import load_predictor
+from camserve.service.security import API_KEY_HEADER
+from camserve.service.settings import Settings
 
 matplotlib.use("Agg")  # files only; no display on the benchmark machines
 from matplotlib import pyplot  # after use(): the backend is chosen before pyplot loads
@@ -215,19 +214,19 @@ class ForwardTimer:
 
     def __init__(self, ready: dict[str, Any], photos: list[Photo]) -> None:
         settings = Settings(
-            device=torch.device(ready["device"]).type, precision=ready["precision"], backend=ready["backend"]
+            device=ready["device"].partition(":")[0], precision=ready["precision"], backend=ready["backend"]
         )
-        self.predictor = load_predictor(settings)
-        self._inputs = {p.name: prepare(p.data, self.predictor.metadata, settings.max_pixels).tensor for p in photos}
+        self.predictor = load_predictor(settings.backend, settings.runtime_request())
+        self._inputs = {p.name: prepare(p.data, self.predictor.metadata, settings.max_pixels).pixels for p in photos}
 
-    def batch(self, size: int) -> torch.Tensor:
+    def batch(self, size: int) -> np.ndarray:
         inputs = list(self._inputs.values())
-        return torch.stack([inputs[i % len(inputs)] for i in range(size)])
+        return np.stack([inputs[i % len(inputs)] for i in range(size)])
 
-    def photo(self, photo: Photo) -> torch.Tensor:
-        return self._inputs[photo.name].unsqueeze(0)
+    def photo(self, photo: Photo) -> np.ndarray:
+        return self._inputs[photo.name][None]
 
-    def seconds(self, batch: torch.Tensor) -> float:
+    def seconds(self, batch: np.ndarray) -> float:
         started = time.perf_counter()
         self.predictor.predict(batch)
         return time.perf_counter() - started

@@ -20,8 +20,9 @@ import torch
 from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from torch import nn
 
-from models.network import build_network
-from models.runtime import Precision, autocast, cpu_has_fast_bf16
+from camserve.models.devices import Precision, autocast
+from camserve.models.hardware import cpu_has_amx
+from camserve.models.network import build_network
 
 CPU = torch.device("cpu")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
@@ -87,7 +88,7 @@ def main() -> None:
             print(f"train {precision} {size} px: {ms:.1f} ms/photo, {minutes:.1f} min per epoch", flush=True)
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu_has_amx": cpu_has_fast_bf16(),
+        "cpu_has_amx": cpu_has_amx(),
         "forward_224": forward,
         "train_step": {"batch": TRAIN_BATCH, "epoch_photos": EPOCH_PHOTOS, "results": train},
         **environment(load_before, load_average_1m()),

@@ -1,6 +1,6 @@
 """How often the model's answer at one precision matches fp32, on the checkpoint's validation photos.
 
-Photos go through the service's decode and preprocessing (``service.evaluation``), once per precision.
+Photos go through the service's decode and preprocessing (``models.evaluation``), once per precision.
 Reports label agreement, the largest probability difference, and each precision's accuracy.
 
     python bench/precision_agreement.py --data ../shared/data/catsdogs             # bf16 vs fp32, all val
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
-from models.checkpoint import load_metadata
-from models.dataset import scan_image_folder, validation_indices
-from service.app import load_predictor
-from service.evaluation import evaluate_folder
-from service.settings import Settings
+from camserve.models.checkpoint import load_metadata
+from camserve.models.dataset import scan_image_folder, validation_indices
+from camserve.models.evaluation import evaluate_folder
+from camserve.models.runtimes import load_predictor
+from camserve.service.settings import Settings
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     runs = {}
     for precision in ("fp32", args.precision):
         settings = Settings(precision=precision)
-        predictor = load_predictor(settings)
+        predictor = load_predictor(settings.backend, settings.runtime_request())
         started = time.perf_counter()
         runs[precision] = evaluate_folder(predictor, folder, val, settings.max_pixels)
         print(f"{precision}: accuracy {runs[precision].report.accuracy:.4f} in {time.perf_counter() - started:.0f} s")

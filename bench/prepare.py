@@ -1,9 +1,9 @@
 """What a POST costs on its decoding thread, stage by stage, for each photo size the load benchmark sends.
 
-The stages are the ones ``service.pipeline.prepare`` and the route run around the forward: decode (reduced-size
-for JPEGs), squash to the model input, standardise (``to_model_input`` less its squash), and the result store's
-``put`` of the photo with its maps. Each is timed on its own, in this process, one call at a time: the fixed
-cost a single request adds to the forward, before HTTP and thread hops.
+The stages are the ones ``camserve.models.preprocess.prepare`` and the route run around the forward: decode
+(reduced-size for JPEGs), squash to the model input, standardise (``to_model_input`` less its squash), and the
+result store's ``put`` of the photo with its maps. Each is timed on its own, in this process, one call at a
+time: the fixed cost a single request adds to the forward, before HTTP and thread hops.
 
 Run from the repository root, in the project's venv::
 
@@ -25,12 +25,11 @@ import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from load import SIZES, Photo, build_photos
 
-from models.checkpoint import load_checkpoint
-from models.metadata import ModelMetadata
-from models.preprocess import squash, to_model_input
-from service.pipeline import decode_for_model
-from service.settings import Settings
-from service.store import PredictionStore
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.metadata import ModelMetadata
+from camserve.models.preprocess import decode_for_model, squash, to_model_input
+from camserve.service.settings import Settings
+from camserve.service.store import PredictionStore
 
 STAGES = ("decode", "squash", "standardise", "store_put")
 

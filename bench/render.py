@@ -1,6 +1,6 @@
 """What an overlay costs to render, step by step, and what each PNG zlib level buys in bytes.
 
-Times the GET side of the data path (``service.pipeline.render``) one step at a time, for tests/chelsea.png
+Times the GET side of the data path (``camserve.service.render.render``) one step at a time, for tests/chelsea.png
 (451x300) and a generated 4000x3000 JPEG (a phone photo's size): decode, upsample the class map, colorize,
 blend, then ``service.render.encode_png`` at every zlib level 0..9 with the bytes it produced. Rendered
 PNGs are cached and sent once per URL, so the level trades one-off CPU per picture against bytes on the
@@ -33,10 +33,19 @@ from common import (
     write_results,
 )
 
-from service.decode import decode_photo
-from service.pipeline import Picture, RenderRequest, render
-from service.render import Colormap, blend, colorize, encode_png, select_cam, upsample
-from service.settings import Settings
+from camserve.models.decode import decode_photo
+from camserve.service.render import (
+    Colormap,
+    Picture,
+    RenderRequest,
+    blend,
+    colorize,
+    encode_png,
+    render,
+    select_cam,
+    upsample,
+)
+from camserve.service.settings import Settings
 
 CHELSEA = ROOT / "tests" / "chelsea.png"
 LARGE_SIZE = (4000, 3000)

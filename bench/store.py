@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
-from service.settings import Settings
-from service.store import PredictionStore
+from camserve.service.settings import Settings
+from camserve.service.store import PredictionStore
 
 TIMED_PUTS = 30
 

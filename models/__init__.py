@@ -1,32 +1,29 @@
-"""The CAM network, its checkpoints and the code that runs it."""
+"""The CAM network and everything below the web service: decoding, checkpoints, the CAM maths, runtimes.
 
-from models.cam import capture_output, class_cam, normalise, weighted_cam
-from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.metadata import ModelMetadata
-from models.network import CamNetwork, build_network
-from models.onnx_backend import OnnxPredictor, load_onnx_predictor
-from models.predictor import CamPredictor, Prediction, Predictor
-from models.preprocess import to_model_input
-from models.runtime import resolve_backend, resolve_device, resolve_precision
+Importing this package imports neither torch nor any runtime's library: those load with the module that
+needs them (``camserve.models.network``, ``camserve.models.runtimes.torch``, ...).
+"""
+
+from camserve.models.cam import class_cam, normalise, weighted_cam
+from camserve.models.decode import PhotoRejected, decode_photo
+from camserve.models.metadata import CheckpointError, ModelMetadata, load_metadata
+from camserve.models.predictor import Prediction, Predictor
+from camserve.models.preprocess import PreparedPhoto, prepare
+from camserve.models.runtimes import RuntimeRequest, load_predictor
 
 __all__ = [
-    "CamNetwork",
-    "CamPredictor",
     "CheckpointError",
     "ModelMetadata",
-    "OnnxPredictor",
+    "PhotoRejected",
     "Prediction",
     "Predictor",
-    "build_network",
-    "capture_output",
+    "PreparedPhoto",
+    "RuntimeRequest",
     "class_cam",
-    "load_checkpoint",
-    "load_onnx_predictor",
+    "decode_photo",
+    "load_metadata",
+    "load_predictor",
     "normalise",
-    "resolve_backend",
-    "resolve_device",
-    "resolve_precision",
-    "save_checkpoint",
-    "to_model_input",
+    "prepare",
     "weighted_cam",
 ]

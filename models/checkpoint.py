@@ -1,18 +1,16 @@
 """Save and load checkpoints as safetensors weights plus JSON metadata; loading never unpickles."""
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from models.metadata import ModelMetadata, metadata_path
-from models.network import CamNetwork, build_network
+from camserve.models.files import atomic_write
+from camserve.models.metadata import CheckpointError, ModelMetadata, load_metadata, metadata_path
+from camserve.models.network import CamNetwork, build_network
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be served; the message names the file and what is wrong."""
+__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(
@@ -23,25 +21,15 @@ def save_checkpoint(
     tensors = {
         name: (t.to(dtype) if t.is_floating_point() else t).contiguous().cpu() for name, t in model.state_dict().items()
     }
-    save_file(tensors, str(weights_path), metadata={"format": "camserve", "name": metadata.name})
-    metadata_path(weights_path).write_text(metadata.to_json())
-
-
-def load_metadata(weights_path: Path) -> ModelMetadata:
-    json_path = metadata_path(weights_path)
-    if not json_path.is_file():
-        raise CheckpointError(f"{json_path}: metadata file not found (expected beside {weights_path.name})")
-    try:
-        return ModelMetadata.from_dict(json.loads(json_path.read_text()))
-    except (ValueError, TypeError) as error:
-        raise CheckpointError(f"{json_path}: invalid metadata: {error}") from error
+    with atomic_write(weights_path) as staged:
+        save_file(tensors, str(staged), metadata={"format": "camserve", "name": metadata.name})
+    with atomic_write(metadata_path(weights_path)) as staged:
+        staged.write_text(metadata.to_json())
 
 
 def load_checkpoint(weights_path: Path) -> tuple[CamNetwork, ModelMetadata]:
     """Rebuild the network from metadata and load its weights as float32, in eval mode."""
     weights_path = Path(weights_path)
-    if not weights_path.is_file():
-        raise CheckpointError(f"{weights_path}: weights file not found")
     metadata = load_metadata(weights_path)
     try:
         tensors = load_file(str(weights_path))

@@ -64,7 +64,8 @@ class Split:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.val_fraction
 
     def indices(self, folder: ImageFolder) -> tuple[list[int], list[int]]:
-        train, val = [], []
+        train: list[int] = []
+        val: list[int] = []
         for index in range(len(folder.files)):
             (val if self.is_validation(folder.relative(index)) else train).append(index)
         return train, val

@@ -1,84 +1,94 @@
-"""Classification metrics from predicted probabilities: what ``camserve evaluate`` reports."""
+"""Score a checkpoint on a folder of photos through exactly the decoding and preprocessing the service uses."""
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
 
-LOG_LOSS_EPSILON = 1e-7
+from camserve.models.dataset import ImageFolder
+from camserve.models.decode import PhotoRejected
+from camserve.models.metadata import ModelMetadata
+from camserve.models.predictor import Predictor
+from camserve.models.preprocess import decode_for_model, to_model_input
+from camserve.models.report import ClassificationReport, classification_report
+
+TTA_ZOOM = 0.85
+DECODE_THREADS = 2
 
 
 @dataclass(frozen=True)
-class ClassificationReport:
-    class_names: tuple[str, ...]
-    photos: int
-    accuracy: float
-    log_loss: float
-    precision: tuple[float, ...]
-    recall: tuple[float, ...]
-    confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "photos": self.photos,
-            "accuracy": self.accuracy,
-            "log_loss": self.log_loss,
-            "per_class": {
-                name: {"precision": p, "recall": r}
-                for name, p, r in zip(self.class_names, self.precision, self.recall, strict=True)
-            },
-            "confusion": {
-                "rows_true_columns_predicted": list(self.class_names),
-                "counts": [list(row) for row in self.confusion],
-            },
-        }
-
-    def format(self) -> str:
-        width = max(len("class"), *(len(name) for name in self.class_names)) + 2
-        lines = [
-            f"photos    {self.photos}",
-            f"accuracy  {self.accuracy:.4f}",
-            f"log loss  {self.log_loss:.4f}",
-            "",
-            f"{'class':<{width}}precision  recall",
-        ]
-        lines += [
-            f"{name:<{width}}{p:>9.4f}  {r:>6.4f}"
-            for name, p, r in zip(self.class_names, self.precision, self.recall, strict=True)
-        ]
-        lines += [
-            "",
-            "confusion (rows: true, columns: predicted)",
-            " " * width + "".join(f"{n:>8}" for n in self.class_names),
-        ]
-        lines += [
-            f"{name:<{width}}" + "".join(f"{count:>8}" for count in row)
-            for name, row in zip(self.class_names, self.confusion, strict=True)
-        ]
-        return "\n".join(lines)
+class Evaluation:
+    report: ClassificationReport
+    files: tuple[str, ...]
+    labels: np.ndarray
+    probabilities: np.ndarray
+    failures: tuple[tuple[str, str], ...]
 
 
-def classification_report(
-    probabilities: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]
-) -> ClassificationReport:
-    """``probabilities`` (N, C) rows summing to 1, ``labels`` (N,) true class indices."""
-    if len(probabilities) == 0 or len(probabilities) != len(labels):
-        raise ValueError(f"need matching, non-empty predictions and labels, got {len(probabilities)} and {len(labels)}")
-    classes = len(class_names)
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    predicted_totals, true_totals = confusion.sum(axis=0), confusion.sum(axis=1)
-    diagonal = np.diag(confusion)
-    precision = np.divide(diagonal, predicted_totals, out=np.zeros(classes), where=predicted_totals > 0)
-    recall = np.divide(diagonal, true_totals, out=np.zeros(classes), where=true_totals > 0)
-    true_probabilities = probabilities[np.arange(len(labels)), labels]
-    log_loss = float(-np.log(np.clip(true_probabilities, LOG_LOSS_EPSILON, 1.0)).mean())
-    return ClassificationReport(
-        class_names=tuple(class_names),
-        photos=len(labels),
-        accuracy=float((predicted == labels).mean()),
-        log_loss=log_loss,
-        precision=tuple(float(v) for v in precision),
-        recall=tuple(float(v) for v in recall),
-        confusion=tuple(tuple(int(c) for c in row) for row in confusion),
-    )
+def photo_views(photo: Image.Image, tta: bool) -> list[Image.Image]:
+    """The photo; with ``tta`` also its mirror image, a centre crop (85%) and its mirror, as the lesson's TTA
+    averages flips and crops. Crops are taken from the decoded photo, so every view has full detail."""
+    if not tta:
+        return [photo]
+    crop_w, crop_h = round(photo.width * TTA_ZOOM), round(photo.height * TTA_ZOOM)
+    left, top = (photo.width - crop_w) // 2, (photo.height - crop_h) // 2
+    crop = photo.crop((left, top, left + crop_w, top + crop_h))
+    return [photo, ImageOps.mirror(photo), crop, ImageOps.mirror(crop)]
+
+
+def model_inputs(data: bytes, metadata: ModelMetadata, max_pixels: int, tta: bool) -> np.ndarray:
+    """(V, 3, S, S): the service's decode and preprocessing, once per view (view 0 is what the service sees)."""
+    photo = decode_for_model(data, metadata, max_pixels).image
+    return np.stack([to_model_input(view, metadata) for view in photo_views(photo, tta)])
+
+
+def mean_probabilities(predictor: Predictor, views: list[np.ndarray]) -> np.ndarray:
+    """(N, C): each photo's probabilities averaged over its views, all photos' views in one forward."""
+    counts = [len(v) for v in views]
+    flat = np.stack([p.probabilities for p in predictor.predict(np.concatenate(views))])
+    return np.stack([chunk.mean(axis=0) for chunk in np.split(flat, np.cumsum(counts)[:-1])])
+
+
+def evaluate_folder(
+    predictor: Predictor,
+    folder: ImageFolder,
+    indices: Sequence[int],
+    max_pixels: int,
+    tta: bool = False,
+    batch_size: int = 32,
+) -> Evaluation:
+    """Photos that cannot be decoded are listed in ``failures`` and left out of the metrics."""
+    metadata = predictor.metadata
+    if not indices:
+        raise ValueError(f"{folder.root}: no photos to evaluate")
+
+    def load(index: int) -> np.ndarray | str:
+        try:
+            return model_inputs(folder.files[index].read_bytes(), metadata, max_pixels, tta)
+        except (OSError, PhotoRejected) as error:
+            return str(error)
+
+    files, labels, probabilities, failures = [], [], [], []
+    with ThreadPoolExecutor(DECODE_THREADS) as pool, tqdm(total=len(indices), desc="evaluate", unit="photo") as bar:
+        # One batch at a time, so memory holds a batch of inputs, not the whole folder's.
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            tensors = []
+            for index, loaded in zip(chunk, pool.map(load, chunk), strict=True):
+                if isinstance(loaded, str):
+                    failures.append((folder.relative(index), loaded))
+                    continue
+                files.append(folder.relative(index))
+                labels.append(folder.labels[index])
+                tensors.append(loaded)
+            if tensors:
+                probabilities.append(mean_probabilities(predictor, tensors))
+            bar.update(len(chunk))
+    if not files:
+        raise ValueError(f"{folder.root}: none of the {len(indices)} photos could be read")
+    stacked, label_array = np.concatenate(probabilities), np.asarray(labels)
+    report = classification_report(stacked, label_array, metadata.class_names)
+    return Evaluation(report, tuple(files), label_array, stacked, tuple(failures))

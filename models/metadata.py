@@ -1,12 +1,21 @@
-"""What a checkpoint says about itself: everything needed to rebuild and feed the network."""
+"""What a checkpoint says about itself: everything needed to rebuild and feed the network.
+
+Plain JSON, read without torch, so runtimes that need no torch (ONNX Runtime on a cached export) can serve.
+"""
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The checkpoint camserve ships: inside the installed package, or through camserve/weights in a checkout.
+SHIPPED_WEIGHTS = Path(__file__).parent.parent / "weights" / "camserve-resnet34.safetensors"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be served; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -61,3 +70,17 @@ class ModelMetadata:
 def metadata_path(weights_path: Path) -> Path:
     """The JSON that belongs to a safetensors file: same name, ``.json`` suffix."""
     return weights_path.with_suffix(".json")
+
+
+def load_metadata(weights_path: Path) -> ModelMetadata:
+    """The metadata of the checkpoint at ``weights_path``; both files must exist."""
+    weights_path = Path(weights_path)
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: weights file not found")
+    json_path = metadata_path(weights_path)
+    if not json_path.is_file():
+        raise CheckpointError(f"{json_path}: metadata file not found (expected beside {weights_path.name})")
+    try:
+        return ModelMetadata.from_dict(json.loads(json_path.read_text()))
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{json_path}: invalid metadata: {error}") from error

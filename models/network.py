@@ -12,15 +12,32 @@ from torch import nn
 
 BodyFactory = Callable[[bool], tuple[nn.Module, int]]
 
+_BODIES: dict[str, BodyFactory] = {}
 
+
+def register_body(architecture: str) -> Callable[[BodyFactory], BodyFactory]:
+    """Make ``build_network`` (and so checkpoints) know a body by name. The factory takes ``pretrained`` and
+    returns the body and its number of output channels. A name is registered once."""
+
+    def register(factory: BodyFactory) -> BodyFactory:
+        if architecture in _BODIES:
+            raise ValueError(f"architecture {architecture!r} is already registered")
+        _BODIES[architecture] = factory
+        return factory
+
+    return register
+
+
+def architectures() -> tuple[str, ...]:
+    return tuple(sorted(_BODIES))
+
+
+@register_body("resnet34")
 def _resnet34_body(pretrained: bool) -> tuple[nn.Module, int]:
     """All children of torchvision's resnet34 but the last two (avgpool and fc); 512 channels out."""
     weights = torchvision.models.ResNet34_Weights.IMAGENET1K_V1 if pretrained else None
     resnet = torchvision.models.resnet34(weights=weights)
     return nn.Sequential(*list(resnet.children())[:-2]), 512
-
-
-BODIES: dict[str, BodyFactory] = {"resnet34": _resnet34_body}
 
 
 class CamNetwork(nn.Module):
@@ -45,9 +62,9 @@ class CamNetwork(nn.Module):
 
 def build_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
     """Build a CAM network by architecture name; ``pretrained`` downloads torchvision's ImageNet weights."""
-    if architecture not in BODIES:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(sorted(BODIES))}")
+    if architecture not in _BODIES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(architectures())}")
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    body, channels = BODIES[architecture](pretrained)
+    body, channels = _BODIES[architecture](pretrained)
     return CamNetwork(body, channels, num_classes)

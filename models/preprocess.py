@@ -1,13 +1,36 @@
-"""Turn a decoded RGB photo into the network's input, exactly as training and evaluation see it."""
+"""Photo bytes to the network's input, exactly as serving, training and evaluation all see it."""
+
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
-from models.metadata import ModelMetadata
+from camserve.models.decode import DecodedPhoto, decode_photo
+from camserve.models.metadata import ModelMetadata
+
+__all__ = ["PreparedPhoto", "decode_for_model", "prepare", "squash", "to_model_input"]
 
 
-def to_model_input(photo: Image.Image, metadata: ModelMetadata) -> torch.Tensor:
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """The model input (3, S, S) float32, and the size of the photo as uploaded (after EXIF orientation)."""
+
+    pixels: np.ndarray
+    width: int
+    height: int
+
+
+def decode_for_model(data: bytes, metadata: ModelMetadata, max_pixels: int) -> DecodedPhoto:
+    """Decode only as large as the model input needs (reduced-size JPEG decoding)."""
+    return decode_photo(data, max_pixels, min_decode_size=metadata.input_size)
+
+
+def prepare(data: bytes, metadata: ModelMetadata, max_pixels: int) -> PreparedPhoto:
+    decoded = decode_for_model(data, metadata, max_pixels)
+    return PreparedPhoto(to_model_input(decoded.image, metadata), decoded.width, decoded.height)
+
+
+def to_model_input(photo: Image.Image, metadata: ModelMetadata) -> np.ndarray:
     """Squash the whole photo to input_size x input_size (no crop), so class maps cover every pixel.
 
     Squashing rather than cropping keeps the map-to-photo mapping a plain per-axis scale, which is what
@@ -25,7 +48,7 @@ def to_model_input(photo: Image.Image, metadata: ModelMetadata) -> torch.Tensor:
     pixels = np.asarray(resized).transpose(2, 0, 1).astype(np.float32, order="C")
     pixels -= mean
     pixels *= scale
-    return torch.from_numpy(pixels)
+    return pixels
 
 
 def squash(photo: Image.Image, size: int) -> Image.Image:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from models.dataset import scan_image_folder
+from camserve.models.dataset import scan_image_folder
 
 PACKED_SUFFIX = ".webp"
 

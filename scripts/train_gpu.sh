@@ -9,6 +9,7 @@
 #   EPOCHS      epochs per run: the first 30% at 96 px, the next 30% at 112 px, the rest at 128 px
 #   DEADLINE_S  wall-clock limit per run; a run stopped early still leaves its best epoch so far
 #   PYTHON      (environment) the interpreter that has torch, default python3
+#   MODEL_VERSION (environment) the version the checkpoints are written with, default 0.0.0-dev
 set -euo pipefail
 data=$1 runs=$2 epochs=$3 deadline_s=$4
 python=${PYTHON:-python3}
@@ -20,8 +21,9 @@ print(','.join(['96'] * first + ['112'] * second + ['128'] * (e - first - second
 mkdir -p "$runs"
 train() {
     local name=$1 teacher=$2
-    CAMSERVE_DEVICE=${CAMSERVE_DEVICE:-cuda} timeout --signal=INT "$deadline_s" "$python" -m service.cli train \
+    CAMSERVE_DEVICE=${CAMSERVE_DEVICE:-cuda} timeout --signal=INT "$deadline_s" "$python" -m camserve train \
         --data "$data" --run-dir "$runs/$name" --cache-dir "$runs/cache-$name" --teacher "$teacher" \
+        --model-version "${MODEL_VERSION:-0.0.0-dev}" \
         --sizes "$sizes" --cache-size 144 --input-size 144 --batch-size 256 --max-lr 0.4 --threads 4 \
         >"$runs/$name.log" 2>&1 || echo "$name stopped with status $?" >>"$runs/$name.log"
 }

@@ -1,6 +1,4 @@
-"""camserve's HTTP service and command line."""
+"""camserve's web service: ``camserve.service.app.create_app`` builds the FastAPI application.
 
-from service.app import create_app
-from service.settings import Settings
-
-__all__ = ["Settings", "create_app"]
+Nothing is imported here, so the service's small parts (settings, rendering) load without the whole app.
+"""

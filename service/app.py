@@ -5,41 +5,27 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import torch
 from cachetools import LRUCache
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from models.checkpoint import load_checkpoint
-from models.onnx_backend import load_onnx_predictor
-from models.predictor import CamPredictor, Predictor
-from models.runtime import resolve_backend, resolve_device, resolve_precision
-from service.errors import install_error_handlers
-from service.inference import InferenceEngine
-from service.limits import BodySizeLimit
-from service.metrics import Metrics, RequestMetrics
-from service.routes import health, page, predictions
-from service.security import API_KEY_HEADER
-from service.settings import Settings, get_settings
-from service.state import AppState
-from service.store import PredictionStore
+from camserve import __version__
+from camserve.models.predictor import Predictor
+from camserve.models.runtimes import load_predictor
+from camserve.service.errors import install_error_handlers
+from camserve.service.inference import InferenceEngine
+from camserve.service.limits import BodySizeLimit
+from camserve.service.metrics import Metrics, RequestMetrics
+from camserve.service.routes import health, page, predictions
+from camserve.service.security import API_KEY_HEADER
+from camserve.service.settings import Settings, get_settings
+from camserve.service.state import AppState
+from camserve.service.store import PredictionStore
 
 log = logging.getLogger("camserve")
 
 
-def load_predictor(settings: Settings) -> CamPredictor:
-    """Load the checkpoint named by the settings; raises CheckpointError with a one-line reason."""
-    device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device)
-    if resolve_backend(settings.backend, device, precision) == "onnxruntime":
-        return load_onnx_predictor(settings.weights_path, settings.onnx_cache_dir)
-    model, metadata = load_checkpoint(settings.weights_path)
-    if device.type == "cpu":
-        torch.backends.mkldnn.enabled = True
-    return Predictor(model, metadata, device, precision)
-
-
-def create_app(settings: Settings | None = None, predictor: CamPredictor | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
     """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready."""
     settings = settings or get_settings()
     metrics = Metrics()
@@ -47,7 +33,7 @@ def create_app(settings: Settings | None = None, predictor: CamPredictor | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = InferenceEngine(
-            predictor or load_predictor(settings),
+            predictor or load_predictor(settings.backend, settings.runtime_request()),
             metrics,
             max_batch_size=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000.0,
@@ -69,7 +55,7 @@ def create_app(settings: Settings | None = None, predictor: CamPredictor | None 
             meta.name,
             meta.version,
             meta.trained,
-            engine.predictor.backend,
+            engine.predictor.runtime,
             engine.predictor.device,
             engine.predictor.precision,
         )
@@ -83,7 +69,7 @@ def create_app(settings: Settings | None = None, predictor: CamPredictor | None 
     app = FastAPI(
         title="camserve",
         summary="Cat or dog, and a class activation map of where the model looked.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     install_error_handlers(app)

@@ -15,49 +15,58 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
-from models.predictor import Prediction
+from camserve.models.predictor import Prediction
 
 
 class Overloaded(RuntimeError):
     """The queue in front of inference is full; the caller should retry later."""
 
 
+class ShuttingDown(RuntimeError):
+    """The service is stopping and will run no more forwards; the caller should go to another replica."""
+
+
 @dataclass
 class _Pending:
-    tensor: torch.Tensor
+    pixels: np.ndarray
     future: asyncio.Future[Prediction]
+    queued_at: float
 
 
 class DynamicBatcher:
     def __init__(
         self,
-        forward: Callable[[list[torch.Tensor]], list[Prediction]],
+        forward: Callable[[list[np.ndarray]], list[Prediction]],
         executor: Executor,
         max_batch_size: int,
         max_wait_s: float,
         max_queue: int,
+        observe_queue_wait: Callable[[float], None] = lambda _seconds: None,
     ) -> None:
         self._forward = forward
+        self._observe_queue_wait = observe_queue_wait
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._loop_task: asyncio.Task[None] | None = None
         self._arriving = 0
+        self._stopped = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="camserve-batcher")
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
-                pending.future.set_exception(Overloaded("the service is shutting down"))
+                pending.future.set_exception(ShuttingDown("the service is shutting down"))
 
     @property
     def queued(self) -> int:
@@ -76,10 +85,12 @@ class DynamicBatcher:
         finally:
             self._arriving -= 1
 
-    async def submit(self, tensor: torch.Tensor) -> Prediction:
+    async def submit(self, pixels: np.ndarray) -> Prediction:
+        if self._stopped:
+            raise ShuttingDown("the service is shutting down")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Pending(tensor, future))
+            self._queue.put_nowait(_Pending(pixels, future, time.perf_counter()))
         except asyncio.QueueFull:
             raise Overloaded(f"{self._queue.maxsize} photos are already waiting for the model") from None
         return await future
@@ -108,9 +119,16 @@ class DynamicBatcher:
             batch = await self._gather()
             if not batch:
                 continue
-            tensors = [p.tensor for p in batch]
+            started = time.perf_counter()
+            for pending in batch:
+                self._observe_queue_wait(started - pending.queued_at)
             try:
-                predictions = await loop.run_in_executor(self._executor, self._forward, tensors)
+                predictions = await loop.run_in_executor(self._executor, self._forward, [p.pixels for p in batch])
+            except asyncio.CancelledError:  # stopped mid-forward: its callers must hear so, not wait forever
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(ShuttingDown("the service is shutting down"))
+                raise
             except Exception as error:  # one bad batch must not stop the loop; its callers get the error
                 for pending in batch:
                     if not pending.future.done():

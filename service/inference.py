@@ -4,23 +4,30 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 
-import torch
+import numpy as np
 
-from models.predictor import CamPredictor, Prediction, warm_up
-from service.batching import DynamicBatcher
-from service.metrics import Metrics
+from camserve.models.predictor import Prediction, Predictor, warm_up
+from camserve.service.batching import DynamicBatcher
+from camserve.service.metrics import Metrics, Stage
 
 
 class InferenceEngine:
     """One inference thread fed by a dynamic batcher: one forward at a time, the event loop never waits."""
 
     def __init__(
-        self, predictor: CamPredictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
+        self, predictor: Predictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
     ) -> None:
         self.predictor = predictor
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camserve-inference")
-        self.batcher = DynamicBatcher(self._forward, self._executor, max_batch_size, max_wait_s, max_queue)
+        self.batcher = DynamicBatcher(
+            self._forward,
+            self._executor,
+            max_batch_size,
+            max_wait_s,
+            max_queue,
+            observe_queue_wait=lambda seconds: metrics.observe(Stage.queue_wait, seconds),
+        )
         self.ready = False
         metrics.registered_hooks.set_function(lambda: self.predictor.hook_count)
         metrics.queue_depth.set_function(lambda: self.batcher.queued)
@@ -37,15 +44,16 @@ class InferenceEngine:
         """Wrap a photo's decoding in this, so the batch forming meanwhile waits for it."""
         return self.batcher.arriving()
 
-    async def predict(self, tensor: torch.Tensor) -> Prediction:
-        return await self.batcher.submit(tensor)
+    async def predict(self, pixels: np.ndarray) -> Prediction:
+        return await self.batcher.submit(pixels)
 
-    def _forward(self, tensors: list[torch.Tensor]) -> list[Prediction]:
-        """Stack on the inference thread too: torch work on the event loop thread would wake another
-        OpenMP thread team there."""
+    def _forward(self, inputs: list[np.ndarray]) -> list[Prediction]:
+        """Stack on the inference thread too, keeping the copy off the event loop."""
         started = time.perf_counter()
-        predictions = self.predictor.predict(torch.stack(tensors))
-        self._metrics.inference_latency.observe(time.perf_counter() - started)
+        predictions = self.predictor.predict(np.stack(inputs))
+        elapsed = time.perf_counter() - started
+        self._metrics.inference_latency.observe(elapsed)
+        self._metrics.observe(Stage.inference, elapsed)
         self._metrics.batch_size.observe(len(predictions))
         return predictions
 

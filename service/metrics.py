@@ -1,6 +1,9 @@
 """Prometheus metrics in a registry per app, so several apps (tests) never share counters."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -8,6 +11,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Stage(StrEnum):
+    """Where a request's time goes, one histogram series each (``camserve_stage_seconds{stage=...}``)."""
+
+    decode = "decode"  # photo bytes to model input, on a request thread
+    queue_wait = "queue_wait"  # from joining the inference queue to its batch's forward starting
+    inference = "inference"  # one forward, whole batch
+    store = "store"  # writing the result durably
+    render = "render"  # a picture drawn for a GET (cache misses only)
 
 
 class Metrics:
@@ -52,6 +66,27 @@ class Metrics:
             "Requests refused with 503 because the queue was full.",
             registry=self.registry,
         )
+        self.stage_latency = Histogram(
+            "camserve_stage_seconds",
+            "Time spent in each stage of serving a photo.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        for stage in Stage:  # every series exists from the start, so dashboards and alerts see zeros, not gaps
+            self.stage_latency.labels(stage.value)
+
+    def observe(self, stage: Stage, seconds: float) -> None:
+        self.stage_latency.labels(stage.value).observe(seconds)
+
+    @contextmanager
+    def timed(self, stage: Stage) -> Iterator[None]:
+        """Observe the block's wall time as ``stage``, whether it succeeds or raises."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe(stage, time.perf_counter() - started)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,11 +1,17 @@
-"""Class maps to pictures: choose the map, upsample it to the photo, colour it, blend it, encode PNG."""
+"""Class maps to pictures: choose the map, upsample it to the photo, colour it, blend it, encode PNG.
 
+``render`` is the whole path, shared by the HTTP service and ``camserve predict``: stored photo bytes and the
+small class maps in, a PNG at the photo's own size out.
+"""
+
+from dataclasses import dataclass
 from enum import StrEnum
 
 import cv2
 import numpy as np
 
-from models.cam import class_cam, normalise, weighted_cam
+from camserve.models.cam import class_cam, normalise, weighted_cam
+from camserve.models.decode import decode_photo
 
 
 class Colormap(StrEnum):
@@ -27,6 +33,35 @@ _OPENCV_COLORMAPS = {
     Colormap.jet: cv2.COLORMAP_JET,
     Colormap.hot: cv2.COLORMAP_HOT,
 }
+
+
+class Picture(StrEnum):
+    overlay = "overlay"
+    heatmap = "heatmap"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    picture: Picture
+    alpha: float
+    colormap: Colormap
+    class_index: int | None
+
+
+def render(
+    photo_bytes: bytes,
+    class_maps: np.ndarray,
+    probabilities: np.ndarray,
+    request: RenderRequest,
+    max_pixels: int,
+    compression: int,
+) -> bytes:
+    photo = np.asarray(decode_photo(photo_bytes, max_pixels).image)
+    height, width = photo.shape[:2]
+    cam = upsample(select_cam(class_maps, probabilities, request.class_index), width, height)
+    heatmap = colorize(cam, request.colormap)
+    picture = heatmap if request.picture is Picture.heatmap else blend(photo, heatmap, request.alpha)
+    return encode_png(picture, compression)
 
 
 def select_cam(class_maps: np.ndarray, probabilities: np.ndarray, class_index: int | None) -> np.ndarray:

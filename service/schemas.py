@@ -21,15 +21,20 @@ class Timings(BaseModel):
     total_ms: float = Field(description="From the upload read to the result, before it is stored.")
 
 
-class PredictionResult(BaseModel):
-    id: str
-    created_at: str
+class Classification(BaseModel):
+    """What the model says about one photo: the same for the API and ``camserve predict --json``."""
+
     label: str
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1, description="The probability of ``label``.")
     probabilities: dict[str, float]
     width: int = Field(description="Width of the photo as uploaded, after EXIF orientation.")
     height: int = Field(description="Height of the photo as uploaded, after EXIF orientation.")
     model: ModelInfo
+
+
+class PredictionResult(Classification):
+    id: str
+    created_at: str
     links: Links
     timings: Timings
 

@@ -5,8 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from service.errors import ApiError
-from service.state import AppState, get_state
+from camserve.service.errors import ApiError
+from camserve.service.state import AppState, get_state
 
 API_KEY_HEADER = "X-API-Key"
 

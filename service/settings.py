@@ -3,12 +3,13 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.runtime import BackendChoice, DeviceChoice, PrecisionChoice
+from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.predictor import DeviceChoice, PrecisionChoice
+from camserve.models.runtimes import AUTO, RuntimeRequest, runtime_names
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "camserve-resnet34.safetensors"
 MIB = 1024 * 1024
 
 
@@ -21,11 +22,14 @@ class Settings(BaseSettings):
     precision: PrecisionChoice = Field(
         "auto", description="'auto': bf16/fp16 on CUDA, bf16 on CPUs with AMX, else fp32."
     )
-    backend: BackendChoice = Field(
-        "auto", description="'auto': ONNX Runtime for fp32 on the CPU, else PyTorch. Or 'torch', 'onnxruntime'."
+    backend: str = Field(
+        AUTO,
+        description="'auto': ONNX Runtime for fp32 on the CPU, else PyTorch. Or a runtime by name: "
+        + ", ".join(runtime_names())
+        + ".",
     )
     onnx_cache_dir: Path = Field(Path("var/onnx"), description="Where ONNX exports of checkpoints are kept.")
-    weights_path: Path = Field(DEFAULT_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
+    weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
     store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
     store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")
     max_upload_bytes: int = Field(20 * MIB, ge=1024, description="Largest accepted upload, in bytes.")
@@ -44,6 +48,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description='Origins allowed to call the API from browsers, as JSON: ["https://a.b"].'
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_runtime(cls, backend: str) -> str:
+        if backend != AUTO and backend not in runtime_names():
+            raise ValueError(f"unknown runtime {backend!r}; choose {AUTO} or one of: {', '.join(runtime_names())}")
+        return backend
+
+    def runtime_request(self) -> RuntimeRequest:
+        """What these settings ask of the runtime that will serve."""
+        return RuntimeRequest(self.weights_path, self.device, self.precision, self.onnx_cache_dir)
 
     @model_validator(mode="after")
     def _store_holds_uploads(self) -> "Settings":

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 from fastapi import Request
 
-from models.metadata import ModelMetadata
-from service.inference import InferenceEngine
-from service.metrics import Metrics
-from service.schemas import ModelInfo
-from service.settings import Settings
-from service.store import PredictionStore
+from camserve.models.metadata import ModelMetadata
+from camserve.service.inference import InferenceEngine
+from camserve.service.metrics import Metrics
+from camserve.service.results import model_info
+from camserve.service.schemas import ModelInfo
+from camserve.service.settings import Settings
+from camserve.service.store import PredictionStore
 
 
 @dataclass
@@ -27,10 +28,10 @@ class AppState:
 
     @property
     def model_info(self) -> ModelInfo:
-        meta = self.metadata
-        return ModelInfo(name=meta.name, version=meta.version, trained=meta.trained)
+        return model_info(self.metadata)
 
 
 async def get_state(request: Request) -> AppState:
     """Async on purpose: FastAPI runs a plain-def dependency on the thread pool, a thread hop per request."""
-    return request.app.state.camserve
+    state: AppState = request.app.state.camserve
+    return state

@@ -47,7 +47,8 @@ def _array_to_bytes(array: np.ndarray) -> bytes:
 
 
 def _array_from_bytes(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
+    array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+    return array
 
 
 class PredictionStore:
@@ -117,7 +118,8 @@ class PredictionStore:
 
     def count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+            count: int = self._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+            return count
 
     def close(self) -> None:
         with self._lock:

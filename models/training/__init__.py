@@ -1,10 +1,10 @@
 """Training the CAM network: image-folder data, augmentation, distillation, resumable runs."""
 
-from models.training.augment import Augmentation
-from models.training.cache import cached_images
-from models.training.distill import LossWeights, Student, training_loss
-from models.training.init import InitUnavailable, initial_network
-from models.training.trainer import TrainConfig, Trainer
+from camserve.models.training.augment import Augmentation
+from camserve.models.training.cache import cached_images
+from camserve.models.training.distill import LossWeights, Student, training_loss
+from camserve.models.training.init import InitUnavailable, initial_network
+from camserve.models.training.trainer import TrainConfig, Trainer
 
 __all__ = [
     "Augmentation",

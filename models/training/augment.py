@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional
 
-from models.metadata import ModelMetadata
+from camserve.models.metadata import ModelMetadata
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from models.dataset import ImageFolder
-from models.preprocess import squash
-from service.decode import PhotoRejected, decode_photo
+from camserve.models.dataset import ImageFolder
+from camserve.models.decode import PhotoRejected, decode_photo
+from camserve.models.files import atomic_write
+from camserve.models.preprocess import squash
 
 CACHE_MAX_PIXELS = 100_000_000
 
@@ -55,8 +56,6 @@ def cached_images(folder: ImageFolder, size: int, cache_dir: Path) -> torch.Tens
     if path.is_file():
         return load_file(str(path))["images"]
     images = decode_all(folder.files, size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    save_file({"images": images}, str(partial))
-    partial.replace(path)
+    with atomic_write(path) as staged:
+        save_file({"images": images}, str(staged))
     return images

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from models.network import CamNetwork
+from camserve.models.network import CamNetwork
 
 
 class Student(nn.Module):

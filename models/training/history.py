@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from camserve.models.files import atomic_write
+
 
 def append_epoch(log_path: Path, record: dict[str, Any]) -> None:
     with log_path.open("a") as log:
@@ -27,9 +29,8 @@ def truncate_history(log_path: Path, epochs: int) -> None:
     """Keep only the epochs the saved state holds: a kill between the log line and the state file, or a
     run directory whose state was deleted, must not leave the same epoch twice."""
     kept = [record for record in read_history(log_path) if record["epoch"] <= epochs]
-    partial = log_path.with_suffix(".partial")
-    partial.write_text("".join(json.dumps(record) + "\n" for record in kept))
-    partial.replace(log_path)
+    with atomic_write(log_path) as staged:
+        staged.write_text("".join(json.dumps(record) + "\n" for record in kept))
 
 
 def require_plotting() -> None:

@@ -6,8 +6,8 @@ from urllib.error import URLError
 import torchvision
 from torch import nn
 
-from models.checkpoint import CheckpointError, load_checkpoint
-from models.network import CamNetwork, build_network
+from camserve.models.checkpoint import CheckpointError, load_checkpoint
+from camserve.models.network import CamNetwork, build_network
 
 SCRATCH = "scratch"
 IMAGENET = "imagenet"

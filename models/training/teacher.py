@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.training.augment import resize_batch
+from camserve.models.training.augment import resize_batch
 
 IMAGENET_CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 IMAGENET_DOG_CLASSES = range(151, 269)  # Chihuahua ... Mexican hairless

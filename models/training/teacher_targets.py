@@ -6,8 +6,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.dataset import ImageFolder
-from models.training.teacher import fit_two_class_calibration, load_teacher, teacher_logits, two_class_log_masses
+from camserve.models.dataset import ImageFolder
+from camserve.models.files import atomic_write
+from camserve.models.training.teacher import (
+    fit_two_class_calibration,
+    load_teacher,
+    teacher_logits,
+    two_class_log_masses,
+)
 
 # Below this, the teacher is broken (its weights are loaded by position), not merely imperfect.
 MIN_TEACHER_ACCURACY = 0.85
@@ -38,10 +44,8 @@ def cached_teacher_targets(
         logits = load_file(str(path))["logits"]
     else:
         logits = teacher_logits(load_teacher(), images, size, device)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        save_file({"logits": logits}, str(partial))
-        partial.replace(path)
+        with atomic_write(path) as staged:
+            save_file({"logits": logits}, str(staged))
     train_logits = logits[train_index]
     masses = two_class_log_masses(train_logits, folder.class_names)
     labels = torch.tensor(folder.labels)[train_index]

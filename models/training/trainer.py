@@ -17,17 +17,31 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
-from models.checkpoint import save_checkpoint
-from models.dataset import ImageFolder, Split, scan_image_folder
-from models.metadata import ModelMetadata
-from models.runtime import DeviceChoice, Precision, PrecisionChoice, autocast, resolve_device, resolve_precision
-from models.training.augment import Augmentation, resize_batch, standardise
-from models.training.cache import cached_images
-from models.training.distill import LossWeights, Student, training_loss
-from models.training.history import append_epoch, plot_history, read_history, require_plotting, truncate_history
-from models.training.init import IMAGENET, SCRATCH, initial_network, layer_groups, set_body_trainable
-from models.training.teacher import check_teacher_classes
-from models.training.teacher_targets import TeacherTargets, cached_teacher_targets
+from camserve.models.checkpoint import save_checkpoint
+from camserve.models.dataset import ImageFolder, Split, scan_image_folder
+from camserve.models.devices import (
+    DeviceChoice,
+    Precision,
+    PrecisionChoice,
+    autocast,
+    resolve_device,
+    resolve_precision,
+)
+from camserve.models.files import atomic_write
+from camserve.models.metadata import ModelMetadata
+from camserve.models.training.augment import Augmentation, resize_batch, standardise
+from camserve.models.training.cache import cached_images
+from camserve.models.training.distill import LossWeights, Student, training_loss
+from camserve.models.training.history import (
+    append_epoch,
+    plot_history,
+    read_history,
+    require_plotting,
+    truncate_history,
+)
+from camserve.models.training.init import IMAGENET, SCRATCH, initial_network, layer_groups, set_body_trainable
+from camserve.models.training.teacher import check_teacher_classes
+from camserve.models.training.teacher_targets import TeacherTargets, cached_teacher_targets
 
 STATE_FILE = "state.pt"
 HISTORY_FILE = "history.jsonl"
@@ -44,6 +58,7 @@ class TrainConfig:
 
     data: str
     run_dir: str
+    model_version: str = "0.0.0-dev"  # written into every checkpoint the run saves
     init: str = "scratch"
     teacher: str = TEACHER_EFFNET
     architecture: str = "resnet34"
@@ -68,6 +83,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sizes": list(self.sizes)}
+
+    def recipe(self) -> dict[str, Any]:
+        """What a checkpoint records of the run: the settings that shaped the weights, and no paths of the
+        machine that trained it (the split record identifies the data by its validation list)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_IN_RECIPE}
+
+
+# Where a run lives and what its checkpoints are called: a resumed run may change these.
+RESUMABLE_CHANGES = frozenset({"run_dir", "model_version"})
+# Paths of the training machine, and the version (the checkpoint's own field): not part of the recipe.
+NOT_IN_RECIPE = RESUMABLE_CHANGES | {"data"}
 
 
 @dataclass
@@ -170,7 +196,7 @@ class Trainer:
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
         self.metadata = ModelMetadata(
             name=f"camserve-{config.architecture}",
-            version="1.0.0",
+            version=config.model_version,
             architecture=config.architecture,
             class_names=self.class_names,
             input_size=config.input_size,
@@ -209,9 +235,9 @@ class Trainer:
         state_path = self.run_dir / STATE_FILE
         if not state_path.is_file():
             return None
-        state = torch.load(state_path, map_location=self.device, weights_only=True)
+        state: dict[str, Any] = torch.load(state_path, map_location=self.device, weights_only=True)
         current = self.config.to_dict()
-        changed = sorted(k for k, v in current.items() if k != "run_dir" and state["config"].get(k) != v)
+        changed = sorted(k for k, v in current.items() if k not in RESUMABLE_CHANGES and state["config"].get(k) != v)
         if changed:
             raise ValueError(
                 f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
@@ -242,9 +268,8 @@ class Trainer:
             "best_log_loss": self.best[1],
             "elapsed_s": self.elapsed_s,
         }
-        partial = self.run_dir / (STATE_FILE + ".partial")
-        torch.save(state, partial)
-        partial.replace(self.run_dir / STATE_FILE)
+        with atomic_write(self.run_dir / STATE_FILE) as staged:
+            torch.save(state, staged)
 
     def run(self) -> Path:
         for epoch in range(self.epochs_done + 1, self.config.epochs + 1):
@@ -335,7 +360,7 @@ class Trainer:
         extra = {
             "split": self.data.split_record,
             "training": {
-                "config": self.config.to_dict(),
+                "config": self.config.recipe(),
                 "epoch": record["epoch"],
                 "val_accuracy": record["val_accuracy"],
                 "val_log_loss": record["val_log_loss"],

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from service.schemas import Readiness
-from service.state import AppState, get_state
+from camserve.service.schemas import Readiness
+from camserve.service.state import AppState, get_state
 
 router = APIRouter(tags=["operations"])
 
@@ -26,7 +26,7 @@ async def readyz(state: State) -> JSONResponse:
     body = Readiness(
         ready=state.engine.ready,
         model=state.model_info,
-        backend=state.engine.predictor.backend,
+        backend=state.engine.predictor.runtime,
         device=str(state.engine.predictor.device),
         precision=state.engine.predictor.precision,
         warnings=warnings,

@@ -4,20 +4,22 @@ import hashlib
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service.batching import Overloaded
-from service.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
-from service.errors import ApiError
-from service.pipeline import Picture, RenderRequest, prepare, render
-from service.render import Colormap
-from service.schemas import ErrorBody, Links, PredictionResult, Timings
-from service.security import require_api_key
-from service.state import AppState, get_state
+from camserve.models.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
+from camserve.models.preprocess import prepare
+from camserve.service.batching import Overloaded, ShuttingDown
+from camserve.service.errors import ApiError
+from camserve.service.metrics import Stage
+from camserve.service.render import Colormap, Picture, RenderRequest, render
+from camserve.service.results import classify
+from camserve.service.schemas import ErrorBody, Links, PredictionResult, Timings
+from camserve.service.security import require_api_key
+from camserve.service.state import AppState, get_state
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -25,8 +27,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ID_BYTES = 16  # 128 random bits
 
 _REJECTION_STATUS: dict[type[PhotoRejected], int] = {UnsupportedPhoto: 415, PhotoTooLarge: 413, CorruptPhoto: 422}
-_ERRORS = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
-_POST_ERRORS = {code: {"model": ErrorBody} for code in (401, 413, 415, 422, 503)}
+Responses = dict[int | str, dict[str, Any]]
+_ERRORS: Responses = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
+_POST_ERRORS: Responses = {code: {"model": ErrorBody} for code in (401, 413, 415, 422, 503)}
 RETRY_AFTER_S = "1"
 
 State = Annotated[AppState, Depends(get_state)]
@@ -56,32 +59,27 @@ async def create_prediction(
     if len(data) > limit:
         raise ApiError(413, f"the upload is larger than the limit of {limit:,} bytes")
     try:
-        with state.engine.arriving():
+        with state.engine.arriving(), state.metrics.timed(Stage.decode):
             prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
     except PhotoRejected as error:
         raise _reject(error) from error
     decoded_at = time.perf_counter()
     try:  # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-        prediction = await state.engine.predict(prepared.tensor)
+        prediction = await state.engine.predict(prepared.pixels)
     except Overloaded as error:
         state.metrics.rejected.inc()
         busy = f"the server is busy: {error}; try again shortly"
         raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
+    except ShuttingDown as error:
+        raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
     inferred_at = time.perf_counter()
 
     prediction_id = secrets.token_urlsafe(ID_BYTES)
-    names = state.metadata.class_names
-    label_index = prediction.label_index()
     base = f"/predictions/{prediction_id}"
     result = PredictionResult(
+        **classify(prediction, state.metadata, prepared.width, prepared.height).model_dump(),
         id=prediction_id,
         created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        label=names[label_index],
-        confidence=float(prediction.probabilities[label_index]),
-        probabilities={name: float(p) for name, p in zip(names, prediction.probabilities, strict=True)},
-        width=prepared.width,
-        height=prepared.height,
-        model=state.model_info,
         links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
         timings=Timings(
             decode_ms=_ms(decoded_at - started),
@@ -89,7 +87,10 @@ async def create_prediction(
             total_ms=_ms(time.perf_counter() - started),
         ),
     )
-    await run_in_threadpool(state.store.put, prediction_id, result.model_dump(mode="json"), data, prediction.class_maps)
+    with state.metrics.timed(Stage.store):
+        await run_in_threadpool(
+            state.store.put, prediction_id, result.model_dump(mode="json"), data, prediction.class_maps
+        )
     response.headers["Location"] = base
     return result
 
@@ -128,15 +129,16 @@ async def _picture(
         probabilities = np.array([stored.result["probabilities"][n] for n in names], dtype=np.float32)
         render_request = RenderRequest(picture, alpha, colormap, class_index)
         try:
-            png = await run_in_threadpool(
-                render,
-                stored.photo,
-                stored.class_maps,
-                probabilities,
-                render_request,
-                state.settings.max_pixels,
-                state.settings.png_compression,
-            )
+            with state.metrics.timed(Stage.render):
+                png = await run_in_threadpool(
+                    render,
+                    stored.photo,
+                    stored.class_maps,
+                    probabilities,
+                    render_request,
+                    state.settings.max_pixels,
+                    state.settings.png_compression,
+                )
         except PhotoRejected as error:
             raise _reject(error) from error
         state.rendered[key] = png
@@ -148,7 +150,7 @@ ColormapQuery = Annotated[Colormap, Query(description="Colour scale of the heatm
 ClassQuery = Annotated[
     str | None, Query(alias="class", description="One class's own map; default: the probability-weighted CAM.")
 ]
-_PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}, **_ERRORS}
+_PNG: Responses = {200: {"content": {"image/png": {}}, "description": "PNG image"}, **_ERRORS}
 
 
 @router.get("/{prediction_id}/overlay.png", response_class=Response, responses=_PNG)

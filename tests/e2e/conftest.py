@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from tests.conftest import serve_camserve
+from tests.support.servers import serve_camserve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.conftest import CHELSEA
 from tests.e2e.conftest import ARTIFACTS, playwright_api
+from tests.support.photos import CHELSEA
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Request, Route

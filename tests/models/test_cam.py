@@ -1,15 +1,13 @@
-"""models.cam: the CAM maths against hand-computed numbers, and the scoped forward hook.
+"""models.cam: the CAM maths against hand-computed numbers.
 
 The expected values are written out by hand (not recomputed with numpy) so a wrong formula cannot agree
-with itself; the hook tests guard against hooks piling up across requests or features leaking between them.
+with itself.
 """
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from models.cam import FLAT_MAP_TOLERANCE, capture_output, class_cam, normalise, weighted_cam
+from camserve.models.cam import FLAT_MAP_TOLERANCE, class_cam, normalise, weighted_cam
 
 # Two classes, 2x2 maps, with negatives so that dropping the ReLU changes every answer.
 CLASS_MAPS = np.array(
@@ -110,80 +108,3 @@ def test_normalise_never_returns_nan(bad: float) -> None:
 def test_normalise_just_above_tolerance_still_scales() -> None:
     result = normalise(np.array([[0.0, 10 * FLAT_MAP_TOLERANCE]], dtype=np.float64))
     np.testing.assert_allclose(result, [[0.0, 1.0]])
-
-
-# --- capture_output ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def layer() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Linear(3, 2)
-
-
-def test_capture_records_one_detached_output_per_forward(layer: nn.Module) -> None:
-    inputs = torch.randn(4, 3, requires_grad=True)
-    with capture_output(layer) as outputs:
-        assert outputs == []
-        first = layer(inputs)
-        assert len(outputs) == 1
-        layer(inputs * 2)
-        assert len(outputs) == 2
-    assert torch.equal(outputs[0], first.detach())
-    assert not outputs[0].requires_grad
-    assert torch.equal(outputs[1], layer(inputs * 2).detach())
-
-
-def test_capture_removes_its_hook_on_exit(layer: nn.Module) -> None:
-    with capture_output(layer) as outputs:
-        assert len(layer._forward_hooks) == 1
-        layer(torch.randn(1, 3))
-    assert len(layer._forward_hooks) == 0
-    layer(torch.randn(1, 3))
-    assert len(outputs) == 1  # forwards after the block are not recorded
-
-
-def test_capture_removes_its_hook_on_exception(layer: nn.Module) -> None:
-    with pytest.raises(RuntimeError, match="boom"), capture_output(layer):
-        layer(torch.randn(1, 3))
-        raise RuntimeError("boom")
-    assert len(layer._forward_hooks) == 0
-
-
-def test_sequential_captures_do_not_share_outputs(layer: nn.Module) -> None:
-    first_input, second_input = torch.randn(1, 3), torch.randn(1, 3)
-    with capture_output(layer) as first:
-        layer(first_input)
-    with capture_output(layer) as second:
-        layer(second_input)
-    assert first is not second
-    assert len(first) == len(second) == 1
-    assert torch.equal(second[0], layer(second_input).detach())
-    assert len(layer._forward_hooks) == 0
-
-
-def test_nested_captures_each_see_their_own_forwards(layer: nn.Module) -> None:
-    with capture_output(layer) as outer:
-        layer(torch.randn(1, 3))
-        with capture_output(layer) as inner:
-            layer(torch.randn(1, 3))
-        assert len(layer._forward_hooks) == 1  # only the outer hook is left
-        layer(torch.randn(1, 3))
-    assert outer is not inner
-    assert len(outer) == 3
-    assert len(inner) == 1
-    assert torch.equal(inner[0], outer[1])
-    assert len(layer._forward_hooks) == 0
-
-
-def test_capture_on_a_submodule_sees_its_output_inside_a_larger_model() -> None:
-    """In the service the hook sits on the class-map conv inside the network, not on the whole model."""
-    torch.manual_seed(0)
-    inner = nn.Linear(3, 4)
-    model = nn.Sequential(inner, nn.ReLU(), nn.Linear(4, 2))
-    inputs = torch.randn(2, 3)
-    with capture_output(inner) as outputs:
-        model(inputs)
-    assert len(outputs) == 1
-    assert outputs[0].shape == (2, 4)
-    assert torch.equal(outputs[0], inner(inputs).detach())

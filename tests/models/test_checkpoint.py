@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.metadata import ModelMetadata, metadata_path
-from models.network import build_network
-from service.settings import DEFAULT_WEIGHTS
-from tests.conftest import write_tiny_checkpoint
+from camserve.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from camserve.models.metadata import SHIPPED_WEIGHTS, ModelMetadata, metadata_path
+from camserve.models.network import build_network
+from tests.support.networks import write_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_round_trip_keeps_class_names_and_weights(saved: Path, tmp_path: Path) -
 
 def test_committed_weights_are_the_trained_model_with_its_provenance() -> None:
     """The service serves these by default: they must be trained, and say how (split, recipe, metrics)."""
-    _, metadata = load_checkpoint(DEFAULT_WEIGHTS)
+    _, metadata = load_checkpoint(SHIPPED_WEIGHTS)
     assert metadata.class_names == ("cat", "dog")
     assert metadata.trained is True
     assert metadata.extra["split"]["val_photos"] > 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.dataset import Split, recorded_split, scan_image_folder, validation_indices
-from tests.conftest import CAT_RGB, SYNTHETIC_PER_CLASS, write_image_folder
+from camserve.models.dataset import Split, recorded_split, scan_image_folder, validation_indices
+from tests.support.photos import CAT_RGB, SYNTHETIC_PER_CLASS, write_image_folder
 
 
 def copy_folder(source: Path, target: Path) -> Path:

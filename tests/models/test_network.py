@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from models.cam import capture_output
-from models.network import build_network
+from camserve.models.network import architectures, build_network, register_body
+from camserve.models.runtimes.torch import capture_output
 
 
 def test_resnet34_layout_and_map_shape() -> None:
@@ -35,3 +35,14 @@ def test_forward_with_maps_returns_what_the_hook_captures() -> None:
 def test_build_network_rejects_bad_requests(architecture: str, classes: int) -> None:
     with pytest.raises(ValueError):
         build_network(architecture, classes)
+
+
+def test_registered_bodies_build_by_name(tiny_architecture: str) -> None:
+    assert {"resnet34", tiny_architecture} <= set(architectures())
+    network = build_network(tiny_architecture, num_classes=3)
+    assert network.class_maps.out_channels == 3
+
+
+def test_a_name_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_body("resnet34")(lambda pretrained: (torch.nn.Identity(), 3))

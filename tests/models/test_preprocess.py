@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from models.metadata import ModelMetadata
-from models.preprocess import to_model_input
+from camserve.models.metadata import ModelMetadata
+from camserve.models.preprocess import prepare, to_model_input
+from camserve.models.runtimes.torch import TorchPredictor
+from tests.support.photos import encode
 
 METADATA = ModelMetadata("m", "1", "resnet34", ("cat", "dog"), 32, mean=(0.5, 0.25, 0.75), std=(0.5, 0.25, 0.125))
 
@@ -14,13 +15,13 @@ METADATA = ModelMetadata("m", "1", "resnet34", ("cat", "dog"), 32, mean=(0.5, 0.
 def test_each_channel_is_standardised_with_its_own_mean_and_std() -> None:
     """One flat colour in, so every pixel of channel c must read (value / 255 - mean[c]) / std[c]."""
     rgb = (200, 10, 130)
-    tensor = to_model_input(Image.new("RGB", (50, 20), rgb), METADATA)
-    assert tensor.shape == (3, 32, 32)
-    assert tensor.dtype == torch.float32
-    assert tensor.is_contiguous()
+    pixels = to_model_input(Image.new("RGB", (50, 20), rgb), METADATA)
+    assert pixels.shape == (3, 32, 32)
+    assert pixels.dtype == np.float32
+    assert pixels.flags.c_contiguous
     for channel, value in enumerate(rgb):
         expected = (value / 255.0 - METADATA.mean[channel]) / METADATA.std[channel]
-        torch.testing.assert_close(tensor[channel], torch.full((32, 32), expected), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(pixels[channel], np.full((32, 32), expected), atol=1e-5, rtol=1e-5)
 
 
 def test_matches_the_float_formula_on_random_pixels() -> None:
@@ -29,10 +30,31 @@ def test_matches_the_float_formula_on_random_pixels() -> None:
     mean = np.asarray(METADATA.mean, dtype=np.float32) * 255.0
     std = np.asarray(METADATA.std, dtype=np.float32) * 255.0
     expected = ((pixels.astype(np.float32) - mean) / std).transpose(2, 0, 1)
-    actual = to_model_input(Image.fromarray(pixels), METADATA).numpy()
+    actual = to_model_input(Image.fromarray(pixels), METADATA)
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_refuses_a_photo_that_is_not_rgb() -> None:
     with pytest.raises(ValueError, match="RGB"):
         to_model_input(Image.new("L", (32, 32)), METADATA)
+
+
+MAX_PIXELS = 50_000_000
+
+
+def test_prepare_reports_original_size_of_large_jpeg(served_predictor: TorchPredictor) -> None:
+    data = encode(Image.new("RGB", (4000, 3000), (10, 200, 30)), "JPEG")
+    prepared = prepare(data, served_predictor.metadata, MAX_PIXELS)
+    assert (prepared.width, prepared.height) == (4000, 3000)
+    size = served_predictor.metadata.input_size
+    assert prepared.pixels.shape == (3, size, size)
+
+
+def test_committed_model_calls_the_committed_cat_photo_a_cat(
+    served_predictor: TorchPredictor, chelsea_bytes: bytes
+) -> None:
+    """A guard on the shipped weights: a model that loses this photo (1.0.0 called it "dog") should not ship."""
+    prepared = prepare(chelsea_bytes, served_predictor.metadata, MAX_PIXELS)
+    (prediction,) = served_predictor.predict(prepared.pixels[None])
+    assert served_predictor.metadata.class_names[prediction.label_index()] == "cat"
+    assert prediction.probabilities[prediction.label_index()] > 0.8

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from models.dataset import Split, scan_image_folder
+from camserve.models.dataset import Split, scan_image_folder
 from scripts.photo_pack import pack, unpack
 
 

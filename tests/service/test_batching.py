@@ -8,20 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
-from models.predictor import Prediction
-from service.batching import DynamicBatcher, Overloaded
-
-
-def tagged(value: float) -> torch.Tensor:
-    return torch.full((3, 4, 4), value)
+from camserve.models.predictor import Prediction
+from camserve.service.batching import DynamicBatcher, Overloaded, ShuttingDown
 
 
-def echo_forward(batch_sizes: list[int], delay_s: float = 0.0) -> Callable[[list[torch.Tensor]], list[Prediction]]:
+def tagged(value: float) -> np.ndarray:
+    return np.full((3, 4, 4), value, dtype=np.float32)
+
+
+def echo_forward(batch_sizes: list[int], delay_s: float = 0.0) -> Callable[[list[np.ndarray]], list[Prediction]]:
     """A stand-in model: each result carries its own input's value, so a mix-up would show."""
 
-    def forward(batch: list[torch.Tensor]) -> list[Prediction]:
+    def forward(batch: list[np.ndarray]) -> list[Prediction]:
         batch_sizes.append(len(batch))
         time.sleep(delay_s)
         return [Prediction(np.array([float(x[0, 0, 0])]), np.zeros((1, 2, 2), np.float32)) for x in batch]
@@ -102,7 +101,7 @@ def test_the_wait_for_an_arriving_photo_is_bounded_by_max_wait() -> None:
 def test_a_full_queue_refuses_at_once() -> None:
     release = threading.Event()
 
-    def blocked_forward(batch: list[torch.Tensor]) -> list[Prediction]:
+    def blocked_forward(batch: list[np.ndarray]) -> list[Prediction]:
         release.wait(5)
         return echo_forward([])(batch)
 
@@ -127,7 +126,7 @@ def test_a_full_queue_refuses_at_once() -> None:
 def test_a_failing_forward_fails_its_callers_and_the_loop_goes_on() -> None:
     calls = []
 
-    def flaky_forward(batch: list[torch.Tensor]) -> list[Prediction]:
+    def flaky_forward(batch: list[np.ndarray]) -> list[Prediction]:
         calls.append(len(batch))
         if len(calls) == 1:
             raise RuntimeError("device fell over")
@@ -139,3 +138,37 @@ def test_a_failing_forward_fails_its_callers_and_the_loop_goes_on() -> None:
         return float((await batcher.submit(tagged(2))).probabilities[0])
 
     assert run_with_batcher(flaky_forward, body) == 2.0
+
+
+def test_stopping_says_shutting_down_not_busy() -> None:
+    """The photo in the forward, the photo still queued, and a photo sent after the stop are all told the service
+    is stopping: none waits forever, and none reads "busy, retry here"."""
+    release = threading.Event()
+
+    def blocked_forward(batch: list[np.ndarray]) -> list[Prediction]:
+        release.wait(5)
+        return echo_forward([])(batch)
+
+    async def body(batcher: DynamicBatcher) -> list[object]:
+        in_forward = asyncio.create_task(batcher.submit(tagged(0)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(batcher.submit(tagged(1)))
+        await asyncio.sleep(0.01)
+        await batcher.stop()
+        release.set()
+        after = asyncio.create_task(batcher.submit(tagged(2)))
+        return await asyncio.gather(in_forward, queued, after, return_exceptions=True)
+
+    outcomes = run_with_batcher(blocked_forward, body, max_batch_size=1)
+    assert [type(outcome) for outcome in outcomes] == [ShuttingDown, ShuttingDown, ShuttingDown]
+
+
+def test_queue_wait_is_observed_per_photo() -> None:
+    waits: list[float] = []
+
+    async def body(batcher: DynamicBatcher) -> list[Prediction]:
+        return await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(3)))
+
+    run_with_batcher(echo_forward([]), body, observe_queue_wait=waits.append)
+    assert len(waits) == 3
+    assert all(0.0 <= wait < 1.0 for wait in waits)

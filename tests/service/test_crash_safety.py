@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
-from tests.conftest import CamserveProcess, camserve_process, encode
+from tests.support.photos import encode
+from tests.support.servers import CamserveProcess, camserve_process
 
 WORKERS = 4  # enough concurrent uploads that some are always in flight when the kill lands
 STREAM_S = 1.5

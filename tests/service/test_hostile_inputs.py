@@ -19,12 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from models.predictor import Predictor
-from service.app import create_app
-from service.settings import MIB, Settings
-from tests.conftest import CamserveProcess, camserve_process, encode, wait_until_ready
-from tests.service.test_decode import exif_with_orientation, png_header_only
-from tests.service.test_routes_predictions import post
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.settings import MIB, Settings
+from tests.support.photos import encode, exif_with_orientation, png_header_only
+from tests.support.servers import CamserveProcess, camserve_process, post, wait_until_ready
 
 SUPPORTED = "not an image in a supported format"
 BOUNDARY = "camserve-hostile-boundary"
@@ -108,7 +107,7 @@ CORPUS: list[Case] = [
 
 
 @pytest.fixture(scope="module")
-def corpus_client(tmp_path_factory: pytest.TempPathFactory, served_predictor: Predictor) -> Iterator[TestClient]:
+def corpus_client(tmp_path_factory: pytest.TempPathFactory, served_predictor: TorchPredictor) -> Iterator[TestClient]:
     """One app for the whole corpus, so the final health check sees what every case did to it."""
     settings = Settings(store_path=tmp_path_factory.mktemp("hostile") / "store.sqlite3")
     with TestClient(create_app(settings, served_predictor), raise_server_exceptions=False) as client:
@@ -217,7 +216,7 @@ def test_the_process_is_still_up_after_the_corpus(corpus_client: TestClient) -> 
     ("width", "height", "status"), [(27, 37, 201), (40, 25, 201), (77, 13, 413)], ids=["999px", "1000px", "1001px"]
 )
 def test_pixel_limit_through_the_app(
-    tmp_path: Path, served_predictor: Predictor, width: int, height: int, status: int
+    tmp_path: Path, served_predictor: TorchPredictor, width: int, height: int, status: int
 ) -> None:
     """A limit of 1000 pixels admits 999 and 1000 and refuses 1001, whatever the shape."""
     settings = Settings(store_path=tmp_path / "store.sqlite3", max_pixels=1000)

@@ -13,11 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from models.predictor import Predictor
-from service.app import create_app
-from service.limits import MULTIPART_OVERHEAD, BodySizeLimit
-from service.settings import Settings
-from tests.conftest import encode
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.limits import MULTIPART_OVERHEAD, BodySizeLimit
+from camserve.service.settings import Settings
+from tests.support.photos import encode
 
 MAX_UPLOAD = 4096
 LIMIT = MAX_UPLOAD + MULTIPART_OVERHEAD  # what the middleware allows in all
@@ -104,7 +104,7 @@ def test_small_body_passes_through_untouched(echo: tuple[TestClient, list[dict[s
 
 
 @pytest.fixture
-def small_upload_client(tmp_path: Path, red_patch_predictor: Predictor) -> Iterator[TestClient]:
+def small_upload_client(tmp_path: Path, red_patch_predictor: TorchPredictor) -> Iterator[TestClient]:
     settings = Settings(store_path=tmp_path / "store.sqlite3", max_upload_bytes=MAX_UPLOAD)
     with TestClient(create_app(settings, red_patch_predictor)) as test_client:
         yield test_client

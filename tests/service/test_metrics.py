@@ -4,7 +4,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.metrics import Metrics, RequestMetrics
+from camserve.service.metrics import Metrics, RequestMetrics
 
 
 @pytest.fixture

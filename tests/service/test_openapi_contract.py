@@ -18,15 +18,16 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.python.asgi import shutdown_lifespans
 
-from models.checkpoint import load_checkpoint
-from models.predictor import Predictor
-from service.app import create_app
-from service.settings import DEFAULT_WEIGHTS, Settings
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.settings import Settings
 
 STORE = tempfile.TemporaryDirectory(prefix="camserve-contract-")
 APP = create_app(
     Settings(store_path=Path(STORE.name) / "store.sqlite3"),
-    Predictor(*load_checkpoint(DEFAULT_WEIGHTS), device=torch.device("cpu"), precision="fp32"),
+    TorchPredictor(*load_checkpoint(SHIPPED_WEIGHTS), device=torch.device("cpu"), precision="fp32"),
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 READYZ = schema["/readyz"]["GET"]

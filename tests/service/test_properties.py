@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from models.cam import class_cam, normalise, weighted_cam
-from service.decode import DecodedPhoto, PhotoRejected, decode_photo
-from service.render import Colormap, colorize, select_cam, upsample
-from tests.conftest import encode
+from camserve.models.cam import class_cam, normalise, weighted_cam
+from camserve.models.decode import DecodedPhoto, PhotoRejected, decode_photo
+from camserve.service.render import Colormap, colorize, select_cam, upsample
+from tests.support.photos import encode
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.render import Colormap, blend, colorize, encode_png, select_cam, upsample
+from camserve.service.render import Colormap, blend, colorize, encode_png, select_cam, upsample
 
 MAP_SIZE = 7
 

@@ -1,16 +1,18 @@
 """Operations endpoints: liveness, readiness with the model's honesty, Prometheus metrics, OpenAPI."""
 
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
 from fastapi.testclient import TestClient
 
-from models.checkpoint import load_checkpoint
-from models.predictor import Predictor
-from service.app import create_app
-from service.settings import Settings
-from tests.conftest import wait_until_ready
+import camserve
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.settings import Settings
+from tests.support.servers import wait_until_ready
 
 
 def test_healthz(client: TestClient) -> None:
@@ -32,7 +34,7 @@ def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
 def test_readyz_warns_when_the_weights_are_marked_untrained(settings: Settings, tiny_checkpoint: Path) -> None:
     """Untrained weights answer with confident-looking nonsense; readiness must say so loudly."""
     model, metadata = load_checkpoint(tiny_checkpoint)
-    predictor = Predictor(model, replace(metadata, trained=False), torch.device("cpu"), "fp32")
+    predictor = TorchPredictor(model, replace(metadata, trained=False), torch.device("cpu"), "fp32")
     with TestClient(create_app(settings, predictor)) as client:
         wait_until_ready(client)
         body = client.get("/readyz").json()
@@ -58,7 +60,36 @@ def test_metrics_count_requests_by_route_and_inference(client: TestClient, chels
     assert "camserve_http_request_seconds_bucket" in text
 
 
+def stage_count(text: str, stage: str) -> float:
+    (line,) = [
+        line for line in text.splitlines() if line.startswith(f'camserve_stage_seconds_count{{stage="{stage}"}}')
+    ]
+    return float(line.split()[-1])
+
+
+def test_metrics_time_each_stage_of_a_photo(client: TestClient, chelsea_bytes: bytes) -> None:
+    """A POST passes decode, the queue, the forward and the store; a first GET of a picture renders it, and a
+    repeat comes from the cache. Every series is there from the start, so alerts see zeros, not gaps."""
+    before = client.get("/metrics").text
+    assert all(stage_count(before, s) == 0 for s in ("decode", "queue_wait", "inference", "store", "render"))
+    links = client.post("/predictions", files={"file": ("c.png", chelsea_bytes)}).json()["links"]
+    assert client.get(links["overlay"]).status_code == 200
+    assert client.get(links["overlay"]).status_code == 200
+    after = client.get("/metrics").text
+    assert {s: stage_count(after, s) for s in ("decode", "queue_wait", "inference", "store", "render")} == {
+        "decode": 1,
+        "queue_wait": 1,
+        "inference": 1,
+        "store": 1,
+        "render": 1,
+    }
+
+
 def test_openapi_documents_the_api(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/predictions", "/predictions/{prediction_id}/overlay.png", "/readyz"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_the_api_version_is_the_package_version(client: TestClient) -> None:
+    assert client.get("/openapi.json").json()["info"]["version"] == version("camserve") == camserve.__version__

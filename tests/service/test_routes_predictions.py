@@ -14,17 +14,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from models.onnx_backend import OnnxPredictor
-from models.predictor import Prediction, Predictor
-from service.app import create_app
-from service.settings import Settings
-from tests.conftest import CHELSEA, encode, exif_with_orientation
+from camserve.models.predictor import Prediction
+from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.settings import Settings
+from tests.support.photos import CHELSEA, encode, exif_with_orientation
+from tests.support.servers import post
 
 TEXT = b"this is not a photo, just some text\n"
-
-
-def post(client: TestClient, data: bytes, name: str = "photo.png") -> httpx.Response:
-    return client.post("/predictions", files={"file": (name, data, "application/octet-stream")})
 
 
 def random_photo(seed: int) -> bytes:
@@ -115,7 +113,7 @@ def test_missing_field_is_422(client: TestClient, chelsea_bytes: bytes) -> None:
     assert response.json() == {"detail": "missing required field 'file'"}
 
 
-def test_upload_over_limit_is_413(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+def test_upload_over_limit_is_413(tmp_path: Path, served_predictor: TorchPredictor, chelsea_bytes: bytes) -> None:
     settings = Settings(store_path=tmp_path / "s.sqlite3", max_upload_bytes=100_000)
     with TestClient(create_app(settings, served_predictor)) as client:
         response = post(client, chelsea_bytes)
@@ -123,7 +121,7 @@ def test_upload_over_limit_is_413(tmp_path: Path, served_predictor: Predictor, c
     assert "limit" in response.json()["detail"]
 
 
-def test_too_many_pixels_is_413(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+def test_too_many_pixels_is_413(tmp_path: Path, served_predictor: TorchPredictor, chelsea_bytes: bytes) -> None:
     settings = Settings(store_path=tmp_path / "s.sqlite3", max_pixels=451 * 300 - 1)
     with TestClient(create_app(settings, served_predictor)) as client:
         response = post(client, chelsea_bytes)
@@ -199,7 +197,7 @@ def assert_same_results(
         assert np.abs(one_pixels - other_pixels).max() <= 4
 
 
-def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: Predictor) -> None:
+def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: TorchPredictor) -> None:
     """Many different photos at once give what they give one at a time; no hook is left behind."""
     photos = [random_photo(seed) for seed in range(16)]
     app = create_app(settings, served_predictor)
@@ -209,7 +207,7 @@ def test_concurrent_requests_get_their_own_results(settings: Settings, served_pr
     assert served_predictor.hook_count == 0
 
 
-def test_batching_on_and_off_give_the_same_results(tmp_path: Path, served_predictor: Predictor) -> None:
+def test_batching_on_and_off_give_the_same_results(tmp_path: Path, served_predictor: TorchPredictor) -> None:
     photos = [random_photo(seed) for seed in range(100, 112)]
     results = {}
     for batch_max_size in (1, 8):
@@ -223,7 +221,7 @@ def test_batching_on_and_off_give_the_same_results(tmp_path: Path, served_predic
 
 
 def test_the_onnx_runtime_backend_serves_what_the_torch_one_does(
-    tmp_path: Path, served_predictor: Predictor, served_onnx_predictor: OnnxPredictor
+    tmp_path: Path, served_predictor: TorchPredictor, served_onnx_predictor: OnnxRuntimePredictor
 ) -> None:
     photos = [random_photo(seed) for seed in range(200, 208)]
     results = {}
@@ -233,16 +231,16 @@ def test_the_onnx_runtime_backend_serves_what_the_torch_one_does(
     assert_same_results(results["torch"], results["onnxruntime"])
 
 
-class SlowPredictor(Predictor):
+class SlowPredictor(TorchPredictor):
     """A predictor whose forward takes a while, so a flood fills the queue."""
 
-    def predict(self, batch: torch.Tensor) -> list[Prediction]:
+    def predict(self, batch: np.ndarray) -> list[Prediction]:
         time.sleep(0.1)
         return super().predict(batch)
 
 
-def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patch_predictor: Predictor) -> None:
-    slow = SlowPredictor(red_patch_predictor.model, red_patch_predictor.metadata, red_patch_predictor.device, "fp32")
+def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patch_predictor: TorchPredictor) -> None:
+    slow = SlowPredictor(red_patch_predictor.model, red_patch_predictor.metadata, torch.device("cpu"), "fp32")
     settings = Settings(store_path=tmp_path / "s.sqlite3", queue_max=2, batch_max_size=1)
     photos = [encode(Image.new("RGB", (64, 48), (i, 0, 0))) for i in range(12)]
     results = send_all(create_app(settings, slow), photos, concurrently=True)
@@ -257,7 +255,7 @@ def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patc
     assert all(r.json()["label"] == "red" for r in accepted)
 
 
-def test_results_survive_a_restart(settings: Settings, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+def test_results_survive_a_restart(settings: Settings, served_predictor: TorchPredictor, chelsea_bytes: bytes) -> None:
     with TestClient(create_app(settings, served_predictor)) as client:
         body = post(client, chelsea_bytes).json()
         overlay = client.get(body["links"]["overlay"]).content
@@ -266,7 +264,7 @@ def test_results_survive_a_restart(settings: Settings, served_predictor: Predict
         assert client.get(body["links"]["overlay"]).content == overlay
 
 
-def test_store_eviction_keeps_the_bound(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+def test_store_eviction_keeps_the_bound(tmp_path: Path, served_predictor: TorchPredictor, chelsea_bytes: bytes) -> None:
     bound = 1024 * 1024
     settings = Settings(store_path=tmp_path / "s.sqlite3", store_max_bytes=bound, max_upload_bytes=bound // 2)
     with TestClient(create_app(settings, served_predictor)) as client:

@@ -4,12 +4,14 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from models.predictor import Predictor
-from service.app import create_app
-from service.settings import Settings
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.app import create_app
+from camserve.service.settings import Settings
 
 
-def test_posts_need_the_key_when_one_is_set(tmp_path: Path, served_predictor: Predictor, chelsea_bytes: bytes) -> None:
+def test_posts_need_the_key_when_one_is_set(
+    tmp_path: Path, served_predictor: TorchPredictor, chelsea_bytes: bytes
+) -> None:
     settings = Settings(store_path=tmp_path / "s.sqlite3", api_key="s3cret-key")
     files = {"file": ("c.png", chelsea_bytes)}
     with TestClient(create_app(settings, served_predictor)) as client:
@@ -27,7 +29,7 @@ def test_no_key_configured_means_open(client: TestClient, chelsea_bytes: bytes) 
     assert client.post("/predictions", files={"file": ("c.png", chelsea_bytes)}).status_code == 201
 
 
-def test_cors_allows_only_configured_origins(tmp_path: Path, served_predictor: Predictor) -> None:
+def test_cors_allows_only_configured_origins(tmp_path: Path, served_predictor: TorchPredictor) -> None:
     settings = Settings(store_path=tmp_path / "s.sqlite3", cors_origins=["https://allowed.example"])
     preflight = {"Access-Control-Request-Method": "POST"}
     with TestClient(create_app(settings, served_predictor)) as client:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.store import EVICTION_ORDER, SIZE_SUM, PredictionStore
+from camserve.service.store import EVICTION_ORDER, SIZE_SUM, PredictionStore
 
 PHOTO_BYTES = 1000
 ROOMY = 100 * 1024 * 1024

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models.metadata import ModelMetadata
-from models.preprocess import squash, to_model_input
-from models.training.augment import Augmentation, resize_batch, standardise
+from camserve.models.metadata import ModelMetadata
+from camserve.models.preprocess import squash, to_model_input
+from camserve.models.training.augment import Augmentation, resize_batch, standardise
 
 NO_CROP_NO_JITTER = Augmentation(min_area=1.0, min_aspect=1.0, max_aspect=1.0, jitter=0.0)
 
@@ -124,5 +124,5 @@ def test_validation_input_matches_serving_input(size: int) -> None:
     metadata = ModelMetadata("m", "1", "resnet34", ("cat", "dog"), size)
     cached = torch.from_numpy(np.asarray(squash(photo, size)).transpose(2, 0, 1).copy())[None]
     training = standardise(resize_batch(cached, size), metadata)
-    serving = to_model_input(photo, metadata)[None]
+    serving = torch.from_numpy(to_model_input(photo, metadata))[None]
     torch.testing.assert_close(training, serving, atol=1e-5, rtol=1e-5)

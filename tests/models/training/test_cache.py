@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from models.dataset import scan_image_folder
-from models.preprocess import squash
-from models.training import cache as cache_module
-from models.training.cache import cached_images, decode_all
+from camserve.models.dataset import scan_image_folder
+from camserve.models.preprocess import squash
+from camserve.models.training import cache as cache_module
+from camserve.models.training.cache import cached_images, decode_all
 
 
 def test_decode_all_squashes_like_the_service(image_folder: Path) -> None:

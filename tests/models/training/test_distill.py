@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from models.network import CamNetwork
-from models.training.distill import LossWeights, Student, training_loss
+from camserve.models.network import CamNetwork
+from camserve.models.training.distill import LossWeights, Student, training_loss
 
 
 def small_network() -> CamNetwork:

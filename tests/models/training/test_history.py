@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from models.training.history import append_epoch, plot_history, read_history, truncate_history
+from camserve.models.training.history import append_epoch, plot_history, read_history, truncate_history
 
 
 def record(epoch: int) -> dict[str, float | int]:

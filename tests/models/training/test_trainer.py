@@ -14,15 +14,15 @@ import pytest
 import torch
 from torch import nn
 
-from models.checkpoint import load_checkpoint
-from models.dataset import Split, scan_image_folder
-from models.metadata import metadata_path
-from models.training import teacher_targets
-from models.training.augment import standardise
-from models.training.history import read_history
-from models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
-from models.training.trainer import BEST_FILE, HISTORY_FILE, STATE_FILE, TrainConfig, Trainer
-from service.pipeline import prepare
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.dataset import Split, scan_image_folder
+from camserve.models.metadata import metadata_path
+from camserve.models.preprocess import prepare
+from camserve.models.training import teacher_targets
+from camserve.models.training.augment import standardise
+from camserve.models.training.history import read_history
+from camserve.models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
+from camserve.models.training.trainer import BEST_FILE, HISTORY_FILE, STATE_FILE, TrainConfig, Trainer
 
 pytest.importorskip("matplotlib")  # history.png; part of the .[train] extra
 
@@ -104,7 +104,8 @@ def test_run_leaves_a_servable_checkpoint_log_and_plot(config: TrainConfig, cach
     folder = scan_image_folder(Path(config.data))
     assert metadata.extra["split"] == Split(0.25, 0).describe(folder)
     training = metadata.extra["training"]
-    assert training["config"] == config.to_dict()
+    assert training["config"] == config.recipe()
+    assert metadata.version == config.model_version
     assert training["epoch"] == 1
     assert training["val_accuracy"] == record["val_accuracy"]
     assert training["device"] == "cpu"
@@ -273,7 +274,7 @@ def test_validation_photos_are_the_services_inputs(config: TrainConfig, cache_di
     _, val = Split(config.val_fraction, config.seed).indices(folder)
     assert trainer.data.val_images.shape == (len(val), 3, 36, 36)
     metadata = replace(trainer.metadata, input_size=36)
-    first = prepare(folder.files[val[0]].read_bytes(), metadata, 10**7).tensor
+    first = torch.from_numpy(prepare(folder.files[val[0]].read_bytes(), metadata, 10**7).pixels)
     torch.testing.assert_close(standardise(trainer.data.val_images[:1].float(), metadata)[0], first)
 
 

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from service.cli import main
-from tests.conftest import CHELSEA, serve_camserve
+from camserve.cli import main
+from tests.support.photos import CHELSEA
+from tests.support.servers import serve_camserve
 
 
 def test_predict_json_and_overlays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,13 +6,12 @@ as a 500; orientation and size reporting feed the heatmap alignment, so they are
 
 import io
 import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service.decode import (
+from camserve.models.decode import (
     CorruptPhoto,
     DecodedPhoto,
     PhotoRejected,
@@ -20,7 +19,7 @@ from service.decode import (
     UnsupportedPhoto,
     decode_photo,
 )
-from tests.conftest import STORED_FOR_ORIENTATION, encode, exif_with_orientation
+from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation, png_header_only
 
 MAX_PIXELS = 50_000_000
 WHITE = (255, 255, 255)
@@ -36,17 +35,6 @@ def pixels(decoded: DecodedPhoto) -> np.ndarray:
 
 def assert_colour(actual: np.ndarray, expected: tuple[int, int, int], tolerance: int = 0) -> None:
     assert np.abs(actual - np.array(expected)).max() <= tolerance, f"{actual.tolist()} is not {expected}"
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A tiny, valid-looking 8-bit RGB PNG whose IHDR claims ``width`` x ``height``; its data is a few bytes."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
 def marked_photo(width: int = 60, height: int = 40) -> Image.Image:

@@ -7,11 +7,10 @@ from urllib.error import URLError
 
 import pytest
 
-from models import network
-from models.checkpoint import load_checkpoint
-from models.network import CamNetwork, build_network
-from service.cli import build_parser, main
-from tests.conftest import SYNTHETIC_PER_CLASS, tiny_resnet_body, write_image_folder
+from camserve.cli import build_parser, main
+from camserve.models.checkpoint import load_checkpoint
+from camserve.models.network import CamNetwork, build_network
+from tests.support.photos import SYNTHETIC_PER_CLASS, write_image_folder
 
 
 @pytest.fixture
@@ -108,16 +107,16 @@ def test_train_then_evaluate_its_validation_split(
     image_folder: Path,
     tmp_path: Path,
     cpu_fp32: None,
-    monkeypatch: pytest.MonkeyPatch,
+    tiny_architecture: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The README's loop end to end: train, then score the checkpoint on exactly the photos it never trained on.
 
-    resnet34 is swapped for a tiny resnet-shaped body so one epoch takes a moment.
+    A tiny resnet-shaped body (registered by the tests) keeps one epoch to a moment.
     """
-    monkeypatch.setitem(network.BODIES, "resnet34", tiny_resnet_body)
     run_dir = tmp_path / "run"
     train = ["train", "--data", str(image_folder), "--run-dir", str(run_dir), "--cache-dir", str(tmp_path / "cache")]
+    train += ["--architecture", tiny_architecture, "--model-version", "3.1.4"]
     train += ["--teacher", "none", "--sizes", "32", "--input-size", "32", "--batch-size", "4", "--val-fraction", "0.25"]
     train += ["--cache-size", "40"]
     assert main(train) == 0
@@ -125,6 +124,8 @@ def test_train_then_evaluate_its_validation_split(
     assert f"best checkpoint: {best}" in capsys.readouterr().out
     _, metadata = load_checkpoint(best)
     assert metadata.trained
+    assert metadata.version == "3.1.4"
+    assert str(tmp_path) not in best.with_suffix(".json").read_text()  # no paths of the training machine
     assert metadata.extra["training"]["config"]["sizes"] == [32]
     assert metadata.extra["training"]["config"]["cache_size"] == 40
 
@@ -143,7 +144,7 @@ def test_train_imagenet_offline_fails_fast_with_advice(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No internet: exit 2 and point to --init scratch, before any photo is decoded."""
-    from models.training import init
+    from camserve.models.training import init
 
     def offline(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
         if pretrained:

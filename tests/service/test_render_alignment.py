@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.predictor import Predictor
-from service.pipeline import Picture, RenderRequest, prepare, render
-from service.render import Colormap
-from tests.conftest import STORED_FOR_ORIENTATION, encode, exif_with_orientation
+from camserve.models.preprocess import prepare
+from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service.render import Colormap, Picture, RenderRequest, render
+from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation
 
 MAX_PIXELS = 50_000_000
 
@@ -32,9 +32,9 @@ def stored_with_orientation(upright: Image.Image, orientation: int) -> bytes:
     return encode(stored, "JPEG", quality=95, exif=exif_with_orientation(orientation))
 
 
-def heatmap_peak(data: bytes, predictor: Predictor) -> tuple[int, int, tuple[int, int]]:
+def heatmap_peak(data: bytes, predictor: TorchPredictor) -> tuple[int, int, tuple[int, int]]:
     prepared = prepare(data, predictor.metadata, MAX_PIXELS)
-    (prediction,) = predictor.predict(prepared.tensor.unsqueeze(0))
+    (prediction,) = predictor.predict(prepared.pixels[None])
     request = RenderRequest(Picture.heatmap, 0.0, Colormap.hot, class_index=0)
     png = render(data, prediction.class_maps, prediction.probabilities, request, MAX_PIXELS, 1)
     heat = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int32)
@@ -58,7 +58,7 @@ def assert_inside(point: tuple[int, int], box: tuple[int, int, int, int]) -> Non
     ],
 )
 def test_peak_on_patch_for_any_aspect_ratio(
-    red_patch_predictor: Predictor, width: int, height: int, box: tuple[int, int, int, int]
+    red_patch_predictor: TorchPredictor, width: int, height: int, box: tuple[int, int, int, int]
 ) -> None:
     data = encode(photo_with_patch(width, height, box))
     got_width, got_height, peak = heatmap_peak(data, red_patch_predictor)
@@ -67,26 +67,10 @@ def test_peak_on_patch_for_any_aspect_ratio(
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 5, 6, 8])
-def test_peak_on_patch_for_exif_rotated_photos(red_patch_predictor: Predictor, orientation: int) -> None:
+def test_peak_on_patch_for_exif_rotated_photos(red_patch_predictor: TorchPredictor, orientation: int) -> None:
     box = (450, 75, 525, 150)
     upright = photo_with_patch(600, 300, box)
     data = stored_with_orientation(upright, orientation)
     width, height, peak = heatmap_peak(data, red_patch_predictor)
     assert (width, height) == (600, 300)
     assert_inside(peak, box)
-
-
-def test_prepare_reports_original_size_of_large_jpeg(served_predictor: Predictor) -> None:
-    data = encode(Image.new("RGB", (4000, 3000), (10, 200, 30)), "JPEG")
-    prepared = prepare(data, served_predictor.metadata, MAX_PIXELS)
-    assert (prepared.width, prepared.height) == (4000, 3000)
-    size = served_predictor.metadata.input_size
-    assert prepared.tensor.shape == (3, size, size)
-
-
-def test_committed_model_calls_the_committed_cat_photo_a_cat(served_predictor: Predictor, chelsea_bytes: bytes) -> None:
-    """A guard on the shipped weights: a model that loses this photo (1.0.0 called it "dog") should not ship."""
-    prepared = prepare(chelsea_bytes, served_predictor.metadata, MAX_PIXELS)
-    (prediction,) = served_predictor.predict(prepared.tensor[None])
-    assert served_predictor.metadata.class_names[prediction.label_index()] == "cat"
-    assert prediction.probabilities[prediction.label_index()] > 0.8

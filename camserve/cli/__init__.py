@@ -1,0 +1,40 @@
+"""``camserve``: serve the HTTP API, predict offline, train and evaluate. One module per sub-command."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from camserve import __version__
+from camserve.cli import evaluate, predict, serve, train
+from camserve.models.metadata import CheckpointError
+from camserve.service.settings import Settings
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = (serve, predict, train, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="camserve", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"camserve {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"camserve: error: invalid CAMSERVE_* settings:\n{error}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args, settings)
+    except (CheckpointError, RuntimeError) as error:
+        print(f"camserve: error: {error}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,37 @@
+"""Argument types shared by the sub-commands: each refuses a bad value with a usage error naming the option."""
+
+import argparse
+from collections.abc import Callable
+
+
+def sizes(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 64,96,128, got {text!r}") from error
+    if not values or min(values) < 32:
+        raise argparse.ArgumentTypeError("each size must be at least 32 pixels")
+    return values
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from error
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from error
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
+    return value

@@ -1,0 +1,71 @@
+"""``camserve evaluate``: accuracy, per-class precision and recall, confusion matrix and log loss on a folder."""
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from camserve.cli.arguments import at_least
+from camserve.models.dataset import scan_image_folder, validation_indices
+from camserve.models.evaluation import evaluate_folder
+from camserve.models.runtimes import load_predictor
+from camserve.service.settings import Settings
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.weights:
+        settings = settings.model_copy(update={"weights_path": args.weights})
+    predictor = load_predictor(settings.backend, settings.runtime_request())
+    try:
+        if args.input_size:
+            predictor.metadata = replace(predictor.metadata, input_size=args.input_size)
+        folder = scan_image_folder(args.data, predictor.metadata.class_names)
+        indices = list(range(len(folder.files)))
+        if args.split == "val":
+            indices = validation_indices(folder, predictor.metadata.extra)
+        evaluation = evaluate_folder(predictor, folder, indices, settings.max_pixels, args.tta, args.batch_size)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"camserve evaluate: error: {error}", file=sys.stderr)
+        return 2
+    summary = {
+        "weights": str(settings.weights_path),
+        "data": str(args.data),
+        "split": args.split,
+        "tta": args.tta,
+        "input_size": predictor.metadata.input_size,
+        "precision": predictor.precision,
+        **evaluation.report.to_dict(),
+        "unreadable": [{"photo": name, "error": reason} for name, reason in evaluation.failures],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{args.data} ({args.split}, tta {'on' if args.tta else 'off'}, {predictor.precision}, "
+            f"{predictor.metadata.input_size} px)"
+        )
+        print(evaluation.report.format())
+        for name, reason in evaluation.failures:
+            print(f"unreadable: {name}: {reason}", file=sys.stderr)
+    return 1 if evaluation.failures else 0
+
+
+def add_parser(commands: Any) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="accuracy, per-class precision/recall, confusion matrix and log loss on a folder of photos",
+        description="Photos go through the service's own decoding and preprocessing. Weights, runtime, device and "
+        "precision follow CAMSERVE_WEIGHTS_PATH, CAMSERVE_BACKEND, CAMSERVE_DEVICE and CAMSERVE_PRECISION.",
+    )
+    evaluate.add_argument("--data", type=Path, required=True, help="image folder, one sub-folder per class")
+    evaluate.add_argument(
+        "--split", choices=["all", "val"], default="all", help="val: only the checkpoint's validation photos"
+    )
+    evaluate.add_argument("--tta", action="store_true", help="average over flips and a centre crop (4 views)")
+    evaluate.add_argument("--weights", type=Path, help="checkpoint to evaluate (default: CAMSERVE_WEIGHTS_PATH)")
+    evaluate.add_argument("--input-size", type=int, help="override the checkpoint's input size (to compare sizes)")
+    evaluate.add_argument("--batch-size", type=at_least(1), default=32)
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=run)

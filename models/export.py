@@ -1,0 +1,71 @@
+"""The CAM network as an ONNX graph whose second output is the class maps, cached per checkpoint.
+
+Graph runtimes have no forward hooks, so the export returns the very tensor the PyTorch hook captures, out
+of the same run as the probabilities. Exporting takes seconds, so the graph is cached on disk, keyed by the
+checkpoint's bytes and the torch version that exported it; torch itself is imported only to export.
+"""
+
+import hashlib
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from camserve.models.files import atomic_write
+from camserve.models.metadata import CheckpointError
+
+if TYPE_CHECKING:
+    from camserve.models.network import CamNetwork
+
+__all__ = ["INPUT_NAME", "OUTPUT_NAMES", "cached_onnx_export", "export_onnx"]
+
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("log_probs", "class_maps")
+MAX_BATCH = 1024
+MIN_SIDE, MAX_SIDE = 16, 4096
+
+
+def export_onnx(network: "CamNetwork", input_size: int, path: Path) -> None:
+    """Write the network as ONNX, atomically (a crash leaves no half file). Batch, height and width are
+    dynamic: the network is fully convolutional, and ``camserve evaluate --input-size`` feeds other sizes."""
+    import torch
+
+    class WithMaps(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.network.forward_with_maps(images)
+
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    height, width = (torch.export.Dim(name, min=MIN_SIDE, max=MAX_SIDE) for name in ("height", "width"))
+    example = torch.zeros(2, 3, input_size, input_size)
+    program = torch.onnx.export(
+        WithMaps().eval(),
+        (example,),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_shapes={INPUT_NAME: {0: batch, 2: height, 3: width}},
+        verbose=False,
+    )
+    assert program is not None  # dynamo=True always returns the program
+    with atomic_write(path) as staged:
+        program.save(str(staged))
+
+
+def cached_onnx_export(weights_path: Path, cache_dir: Path) -> Path:
+    """The checkpoint's ONNX graph from ``cache_dir``, exported first if this checkpoint and torch lack one."""
+    try:
+        exporter = version("torch")
+    except PackageNotFoundError as error:
+        raise CheckpointError(f"{weights_path}: exporting it to ONNX needs torch, which is not installed") from error
+    digest = hashlib.sha256(Path(weights_path).read_bytes())
+    digest.update(exporter.encode())
+    path = Path(cache_dir) / f"{Path(weights_path).stem}-{digest.hexdigest()[:16]}.onnx"
+    if not path.exists():
+        from camserve.models.checkpoint import load_checkpoint
+
+        network, metadata = load_checkpoint(weights_path)
+        export_onnx(network, metadata.input_size, path)
+    return path

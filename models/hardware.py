@@ -1,0 +1,37 @@
+"""What this machine offers, read without importing torch, so choosing a runtime costs no torch import."""
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere). The kernel lists a flag only when it
+    also enables the feature, so a listed flag can be used."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def cpu_has_amx() -> bool:
+    """AMX tiles: the CPU units that make bf16 matrix maths fast; without them bf16 is emulated."""
+    return "amx_tile" in cpu_flags()
+
+
+@cache
+def cuda_available() -> bool:
+    """A CUDA device torch can use. torch is imported only where an NVIDIA driver is loaded at all."""
+    if not NVIDIA_DRIVER.exists() or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())

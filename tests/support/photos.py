@@ -1,0 +1,74 @@
+"""Photos for tests: the committed cat, encoded images with EXIF orientations, and synthetic image folders."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TESTS = Path(__file__).resolve().parent.parent
+CHELSEA = TESTS / "chelsea.png"
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
+
+# PIL transpose that, applied to the upright photo before saving, EXIF orientation N undoes.
+STORED_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+CAT_RGB = (200, 60, 50)  # synthetic "cat" photos are red-ish
+DOG_RGB = (50, 70, 200)  # synthetic "dog" photos are blue-ish
+SYNTHETIC_PER_CLASS = 12
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def exif_with_orientation(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def write_image_folder(
+    root: Path,
+    colours: dict[str, tuple[int, int, int]] | None = None,
+    per_class: int = SYNTHETIC_PER_CLASS,
+    size: tuple[int, int] = (48, 40),
+    seed: int = 0,
+) -> Path:
+    """``root/<class>/<class>-<i>.jpg``: per class, noisy JPEGs around one colour (red cats, blue dogs).
+
+    Seeded, so the files (and their sizes, which the image cache's digest depends on) are reproducible.
+    """
+    colours = colours or {"cat": CAT_RGB, "dog": DOG_RGB}
+    generator = np.random.default_rng(seed)
+    width, height = size
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            noise = generator.normal(0.0, 25.0, size=(height, width, 3))
+            pixels = np.clip(np.asarray(colour, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{name}-{index:02d}.jpg", quality=90)
+    return root
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny, valid-looking 8-bit RGB PNG whose IHDR claims ``width`` x ``height``; its data is a few bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")

@@ -1,0 +1,90 @@
+"""camserve running for tests: the app under a TestClient, and ``camserve serve`` as a real process."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+
+def wait_until_ready(client: TestClient, timeout_s: float = 60.0) -> None:
+    """Warm-up runs in the background after start-up; wait for /readyz like a load balancer would."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not become ready")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class CamserveProcess:
+    """A running ``camserve serve``: its base URL, and its process for tests that inspect or kill it."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def camserve_process(
+    store_path: Path,
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (sys.executable, "-m", "camserve"),
+    cwd: Path | None = None,
+) -> Iterator[CamserveProcess]:
+    """``camserve serve`` as a real process, as the README runs it, once it is ready; ``env`` adds variables,
+    ``command`` replaces how camserve is started (an installed script, another interpreter).
+
+    Its output goes to a file beside the store, not a pipe: nobody drains a pipe while tests run, and a
+    full one would stall the server. The file is appended to, so a restart on the same store keeps both logs.
+    """
+    port = free_port()
+    env = {**os.environ, **(env or {}), "CAMSERVE_STORE_PATH": str(store_path)}
+    log_path = store_path.with_suffix(".log")
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*command, "serve", "--port", str(port)], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                assert process.poll() is None, log_path.read_text(errors="replace")
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.2)
+            yield CamserveProcess(base, process)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=30)
+
+
+@contextmanager
+def serve_camserve(store_path: Path, timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``camserve_process`` for tests that need only its base URL."""
+    with camserve_process(store_path, timeout_s, env) as server:
+        yield server.base
+
+
+def post(client: TestClient, data: bytes, name: str = "photo.png") -> httpx.Response:
+    """POST one photo as the multipart field ``file``, as the page and curl send it."""
+    return client.post("/predictions", files={"file": (name, data, "application/octet-stream")})

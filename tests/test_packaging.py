@@ -1,0 +1,78 @@
+"""The wheel: everything under the one name ``camserve``, the weights inside, and ``camserve serve`` working from
+a fresh environment in another directory with no settings at all."""
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from camserve.models.metadata import SHIPPED_WEIGHTS, load_metadata
+from tests.support.photos import CHELSEA
+from tests.support.servers import camserve_process
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", out, REPOSITORY],
+        check=True,
+        timeout=600,
+    )
+    (built,) = out.glob("camserve-*.whl")
+    return built
+
+
+def test_the_wheel_installs_only_camserve_with_its_weights(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"camserve"}
+    for shipped in ("camserve-resnet34.safetensors", "camserve-resnet34.json"):
+        assert f"camserve/weights/{shipped}" in names
+    assert "camserve/service/static/index.html" in names
+
+
+def test_pip_install_then_serve_from_another_directory(wheel: Path, tmp_path: Path) -> None:
+    """A fresh environment gets the wheel; its dependencies come from this one (torch is gigabytes) through a
+    path entry, which does not carry this checkout's editable install along."""
+    environment = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", environment], check=True, timeout=120)
+    python = environment / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel]
+    subprocess.run(pip, check=True, timeout=300)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [python, "-c", "import camserve.models.metadata as m; print(m.SHIPPED_WEIGHTS)"],
+        cwd=elsewhere,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(site_packages)
+    assert not (site_packages / "models").exists() and not (site_packages / "service").exists()
+
+    with camserve_process(
+        elsewhere / "store.sqlite3", command=(str(environment / "bin" / "camserve"),), cwd=elsewhere
+    ) as server:
+        ready = httpx.get(f"{server.base}/readyz").json()
+        with CHELSEA.open("rb") as photo:
+            answer = httpx.post(f"{server.base}/predictions", files={"file": photo}, timeout=60)
+    assert ready["model"]["version"] == load_metadata(SHIPPED_WEIGHTS).version
+    assert ready["model"]["trained"]
+    assert answer.status_code == 201
+    assert answer.json()["label"] == "cat"
