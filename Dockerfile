@@ -27,15 +27,14 @@ RUN python -m venv /opt/venv \
     && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" torch==2.14.1 torchvision==0.29.1
 
 WORKDIR /src
-# README.md is the package's readme in pyproject.toml, so the build needs it.
+# README.md is the package's readme in pyproject.toml, so the build needs it. camserve/ links to models/,
+# service/ and weights/, and the wheel holds all of them (weights included) under the one name camserve.
 COPY pyproject.toml README.md ./
+COPY camserve/ camserve/
 COPY models/ models/
 COPY service/ service/
+COPY weights/ weights/
 RUN pip install .
-
-# Weights are root-owned and read-only for everyone, whatever their mode in the build context.
-COPY weights/ /opt/weights/
-RUN chmod -R a=rX /opt/weights
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -48,18 +47,15 @@ RUN groupadd --system --gid 10001 camserve \
     && mkdir /data \
     && chown camserve:camserve /data
 
+# Root-owned and read-only for the camserve user, weights included (they ship inside the package).
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /opt/weights /app/weights
 WORKDIR /app
 
-# The package is installed into site-packages, not run from a checkout, so the default weights path
-# (relative to the sources) does not exist here: name the baked-in file explicitly. The ONNX export of the
-# weights (CPU images) is made at the first start and kept in the volume beside the store.
+# The ONNX export of the weights (CPU images) is made at the first start and kept in the volume beside the store.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CAMSERVE_HOST=0.0.0.0 \
-    CAMSERVE_WEIGHTS_PATH=/app/weights/camserve-resnet34.safetensors \
     CAMSERVE_STORE_PATH=/data/camserve.sqlite3 \
     CAMSERVE_ONNX_CACHE_DIR=/data/onnx
 
