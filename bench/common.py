@@ -24,6 +24,8 @@ import torch
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' raw-socket clients (tests/support) serve the benchmarks too; scripts run with bench/ on the path.
+sys.path.insert(0, str(ROOT))
 RESULTS_DIR = ROOT / "bench" / "results"
 T = TypeVar("T")
 READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine

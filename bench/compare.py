@@ -10,6 +10,12 @@ Run from the repository root, in the project's venv::
     python bench/compare.py --a CAMSERVE_BATCH_MAX_SIZE=8 --b CAMSERVE_BATCH_MAX_SIZE=16
     python bench/compare.py --concurrency 1 --a CAMSERVE_BACKEND=torch --b CAMSERVE_BACKEND=onnxruntime
 
+A change in code against the commit before it: check that commit out beside this one and put it first on
+the server's path (the environment reaches the server, and PYTHONPATH wins over the editable install)::
+
+    git worktree add /tmp/baseline HEAD~1
+    python bench/compare.py --a PYTHONPATH=/tmp/baseline --b CAMSERVE_MAX_CONNECTIONS=1000
+
 Writes bench/results/compare.json.
 """
 

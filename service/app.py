@@ -25,10 +25,13 @@ from camserve.service.store import PredictionStore
 log = logging.getLogger("camserve")
 
 
-def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
-    """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready."""
+def create_app(
+    settings: Settings | None = None, predictor: Predictor | None = None, metrics: Metrics | None = None
+) -> FastAPI:
+    """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready.
+    ``metrics`` is given when the server's connection guard reports into the same registry."""
     settings = settings or get_settings()
-    metrics = Metrics()
+    metrics = metrics or Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -6,7 +6,15 @@ from contextlib import contextmanager
 from enum import StrEnum
 
 from fastapi import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -75,6 +83,19 @@ class Metrics:
         )
         for stage in Stage:  # every series exists from the start, so dashboards and alerts see zeros, not gaps
             self.stage_latency.labels(stage.value)
+        self.open_connections = Gauge(
+            "camserve_open_connections", "HTTP connections open now (camserve serve).", registry=self.registry
+        )
+        self.connections_closed = Counter(
+            "camserve_connections_closed",
+            "Connections the server closed for breaking a limit, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("head_too_large", "head_timeout", "body_too_slow", "over_capacity"):
+            self.connections_closed.labels(reason)
+        # process_resident_memory_bytes, process_open_fds, CPU seconds: the standard process metrics.
+        ProcessCollector(registry=self.registry)
 
     def observe(self, stage: Stage, seconds: float) -> None:
         self.stage_latency.labels(stage.value).observe(seconds)

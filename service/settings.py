@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(
         75, gt=0, description="Idle keep-alive connections are closed after this; longer than clients' idle time."
     )
+    max_head_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest request head (request line and headers); past it, 431 and close."
+    )
+    head_timeout_s: float = Field(
+        10.0, gt=0, description="A request head must arrive within this, from the connection or its first byte."
+    )
+    body_min_bytes_per_s: float = Field(
+        1024.0, ge=0, description="Slowest average upload accepted once body_grace_s have passed; slower, 408."
+    )
+    body_grace_s: float = Field(10.0, gt=0, description="How long a body may take before its rate is checked.")
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections; past this a new one gets 503 at once, established ones go on."
+    )
     api_key: SecretStr | None = Field(None, description="If set, POST requires it in the X-API-Key header.")
     cors_origins: list[str] = Field(
         default_factory=list, description='Origins allowed to call the API from browsers, as JSON: ["https://a.b"].'

@@ -1,23 +1,57 @@
 """``camserve serve``: the HTTP service, configured by ``CAMSERVE_*`` variables."""
 
 import argparse
+import logging
+import resource
 from typing import Any
 
 import uvicorn
 
 from camserve.models.runtimes import load_predictor
 from camserve.service.app import create_app
+from camserve.service.connections import ConnectionLimits, guarded_protocol
+from camserve.service.metrics import Metrics
 from camserve.service.settings import Settings
+
+log = logging.getLogger("camserve")
+
+# File descriptors beyond the connections: the store, the model's files, libraries, the listening socket.
+SPARE_FILES = 256
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_head_bytes=settings.max_head_bytes,
+        head_timeout_s=settings.head_timeout_s,
+        body_min_bytes_per_s=settings.body_min_bytes_per_s,
+        body_grace_s=settings.body_grace_s,
+        max_connections=settings.max_connections,
+    )
+
+
+def ensure_open_files(needed: int) -> None:
+    """Raise the soft limit on open files towards ``needed`` (the hard limit allows it without privileges);
+    if even the hard limit is lower, say so: past it, new connections fail before the cap can answer 503."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("camserve: only %d open files allowed; CAMSERVE_MAX_CONNECTIONS needs about %d", soft, needed)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     predictor = load_predictor(settings.backend, settings.runtime_request())  # a bad checkpoint fails before binding
+    ensure_open_files(settings.max_connections + SPARE_FILES)
+    metrics = Metrics()
     uvicorn.run(
-        create_app(settings, predictor),
+        create_app(settings, predictor, metrics),
         host=settings.host,
         port=settings.port,
+        http=guarded_protocol(connection_limits(settings), metrics),
         timeout_keep_alive=settings.keep_alive_s,
         log_level="info",
     )
