@@ -16,6 +16,7 @@ from camserve.service.errors import install_error_handlers
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
 from camserve.service.metrics import Metrics, RequestMetrics
+from camserve.service.retention import sweep_forever, sweep_interval_s
 from camserve.service.routes import health, page, predictions
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.settings import Settings, get_settings
@@ -43,7 +44,7 @@ def create_app(
             max_queue=settings.queue_max,
         )
         engine.start()
-        store = PredictionStore(settings.store_path, settings.store_max_bytes)
+        store = PredictionStore(settings.store_path, settings.store_max_bytes, settings.retention_s)
         app.state.camserve = AppState(
             settings=settings,
             engine=engine,
@@ -52,6 +53,10 @@ def create_app(
             rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
         )
         warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
+        sweeping = None
+        if settings.retention_s is not None:
+            interval = sweep_interval_s(settings.retention_s)
+            sweeping = asyncio.create_task(sweep_forever(app.state.camserve, interval), name="camserve-retention")
         meta = engine.predictor.metadata
         log.info(
             "camserve: serving %s %s (trained=%s) with %s on %s/%s",
@@ -65,6 +70,9 @@ def create_app(
         try:
             yield
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
             await warm_up
             await engine.stop()
             store.close()
@@ -82,7 +90,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=[API_KEY_HEADER],
             expose_headers=["Location"],
         )

@@ -35,8 +35,24 @@ class Classification(BaseModel):
 class PredictionResult(Classification):
     id: str
     created_at: str
+    expires_at: str | None = Field(
+        None, description="When the result, photo included, is deleted (CAMSERVE_RETENTION_S); null: until evicted."
+    )
     links: Links
     timings: Timings
+
+
+class UnstoredResult(Classification):
+    """``POST /predictions?store=false``: everything in one answer, and nothing kept on the server."""
+
+    created_at: str
+    overlay_png: str = Field(description="The overlay, drawn with the request's alpha, colormap and class: base64 PNG.")
+    timings: Timings
+
+
+class Storage(BaseModel):
+    keeps_photos: bool = Field(description="False: the server keeps nothing (POSTs answer as with store=false).")
+    retention_s: float | None = Field(description="Seconds a result is kept; null: until the store's size bound.")
 
 
 class ErrorBody(BaseModel):
@@ -49,4 +65,5 @@ class Readiness(BaseModel):
     backend: str
     device: str
     precision: str
+    storage: Storage
     warnings: list[str]

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
     store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
     store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")
+    retention_s: float | None = Field(
+        None, gt=0, description="Delete results this many seconds after they were made; unset: keep until evicted."
+    )
+    store_photos: bool = Field(
+        True, description="False: keep nothing; every POST answers as with ?store=false (the overlay inline)."
+    )
     max_upload_bytes: int = Field(20 * MIB, ge=1024, description="Largest accepted upload, in bytes.")
     max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
     render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")

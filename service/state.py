@@ -30,6 +30,12 @@ class AppState:
     def model_info(self) -> ModelInfo:
         return model_info(self.metadata)
 
+    def forget_pictures(self, prediction_ids: list[str]) -> None:
+        """Drop every rendered picture of these results (deleted or expired). On the event loop only."""
+        gone = set(prediction_ids)
+        for key in [key for key in self.rendered if key[0] in gone]:
+            self.rendered.pop(key, None)
+
 
 async def get_state(request: Request) -> AppState:
     """Async on purpose: FastAPI runs a plain-def dependency on the thread pool, a thread hop per request."""

@@ -1,15 +1,22 @@
-"""Results that survive restarts: one SQLite file, bounded in size, oldest evicted first.
+"""Results that survive restarts: one SQLite file, bounded in size, oldest evicted first, deletable, and
+optionally kept for a limited time.
 
 SQLite is embedded (nothing to install or run beside the service), and with WAL plus
 ``synchronous=FULL`` a write that returned has reached the disk, so a kill -9 cannot lose it.
 One service process owns the file: it keeps the running total of stored bytes in memory, so a put costs
 the same in an empty store and a full one.
+
+Deleting is for real: ``secure_delete`` overwrites freed pages with zeros, and every delete ends with a
+checkpoint that moves the zeros into the database file and empties the write-ahead log, so a deleted photo's
+bytes are gone from both files, not just unlinked. A delete is one transaction: a kill -9 leaves the result
+whole or gone, never half.
 """
 
 import io
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     result TEXT NOT NULL,
     photo BLOB NOT NULL,
     class_maps BLOB NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    created REAL NOT NULL
 )
 """
 # Sizes sit after the blobs in each row, so reading them from the table walks every photo's overflow pages
@@ -31,6 +39,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 _SIZE_INDEX = "CREATE INDEX IF NOT EXISTS predictions_seq_size ON predictions (seq, size)"
 SIZE_SUM = "SELECT COALESCE(SUM(size), 0) FROM predictions"
 EVICTION_ORDER = "SELECT seq, size FROM predictions WHERE seq < ? ORDER BY seq"
+# Stores made before results had a creation time: take it from the result's own created_at.
+_ADD_CREATED = "ALTER TABLE predictions ADD COLUMN created REAL NOT NULL DEFAULT 0"
+_FILL_CREATED = (
+    "UPDATE predictions SET created = (julianday(json_extract(result, '$.created_at')) - 2440587.5) * 86400.0 "
+    "WHERE created = 0"
+)
+_CREATED_INDEX = "CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created)"
 
 
 @dataclass(frozen=True)
@@ -52,18 +67,40 @@ def _array_from_bytes(data: bytes) -> np.ndarray:
 
 
 class PredictionStore:
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, retention_s: float | None = None) -> None:
+        """``retention_s``: results older than this are gone for readers at once and deleted by ``sweep``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.retention_s = retention_s
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(predictions)")}
+        if "created" not in columns:
+            self._db.execute(_ADD_CREATED)
+            self._db.execute(_FILL_CREATED)
         self._db.execute(_SIZE_INDEX)
+        self._db.execute(_CREATED_INDEX)
         self._total_bytes: int = self._db.execute(SIZE_SUM).fetchone()[0]
 
-    def put(self, prediction_id: str, result: dict[str, Any], photo: bytes, class_maps: np.ndarray) -> None:
+    def expires_at(self, created: float) -> float | None:
+        """When a result created at ``created`` (Unix time) stops being served, or None to keep it."""
+        return None if self.retention_s is None else created + self.retention_s
+
+    def _oldest_alive(self) -> float:
+        return float("-inf") if self.retention_s is None else time.time() - self.retention_s
+
+    def put(
+        self,
+        prediction_id: str,
+        result: dict[str, Any],
+        photo: bytes,
+        class_maps: np.ndarray,
+        created: float | None = None,
+    ) -> None:
         """Store one result, then evict the oldest others until the total fits the bound."""
         result_text = json.dumps(result)
         maps = _array_to_bytes(class_maps.astype(np.float32))
@@ -72,8 +109,8 @@ class PredictionStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 inserted = self._db.execute(
-                    "INSERT INTO predictions (id, result, photo, class_maps, size) VALUES (?, ?, ?, ?, ?)",
-                    (prediction_id, result_text, photo, maps, size),
+                    "INSERT INTO predictions (id, result, photo, class_maps, size, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (prediction_id, result_text, photo, maps, size, time.time() if created is None else created),
                 )
                 freed = self._evict_locked(self._total_bytes + size, newest_seq=inserted.lastrowid)
                 self._db.execute("COMMIT")
@@ -99,18 +136,55 @@ class PredictionStore:
         return freed
 
     def get_result(self, prediction_id: str) -> dict[str, Any] | None:
+        """The result's JSON, or None if it is unknown, deleted, evicted or expired."""
         with self._lock:
-            row = self._db.execute("SELECT result FROM predictions WHERE id = ?", (prediction_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT result FROM predictions WHERE id = ? AND created >= ?", (prediction_id, self._oldest_alive())
+            ).fetchone()
         return None if row is None else json.loads(row[0])
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT result, photo, class_maps FROM predictions WHERE id = ?", (prediction_id,)
+                "SELECT result, photo, class_maps FROM predictions WHERE id = ? AND created >= ?",
+                (prediction_id, self._oldest_alive()),
             ).fetchone()
         if row is None:
             return None
         return StoredPrediction(json.loads(row[0]), bytes(row[1]), _array_from_bytes(row[2]))
+
+    def delete(self, prediction_id: str) -> bool:
+        """Delete one result, photo and maps included, for good; False if there was none (expired ones too)."""
+        return bool(self._delete("id = ? AND created >= ?", (prediction_id, self._oldest_alive())))
+
+    def sweep(self) -> list[str]:
+        """Delete every expired result; the ids that went. Readers stopped seeing them when they expired."""
+        if self.retention_s is None:
+            return []
+        return self._delete("created < ?", (self._oldest_alive(),))
+
+    def _delete(self, where: str, parameters: tuple[Any, ...]) -> list[str]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(f"SELECT id, size FROM predictions WHERE {where}", parameters).fetchall()
+                self._db.execute(f"DELETE FROM predictions WHERE {where}", parameters)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._total_bytes -= sum(size for _, size in rows)
+            if rows:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return [prediction_id for prediction_id, _ in rows]
+
+    def exists(self, prediction_id: str) -> bool:
+        """Whether the result can still be read: what a cached picture of it is checked against."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM predictions WHERE id = ? AND created >= ?", (prediction_id, self._oldest_alive())
+            ).fetchone()
+        return row is not None
 
     def total_bytes(self) -> int:
         with self._lock:

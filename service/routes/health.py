@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from camserve.service.schemas import Readiness
+from camserve.service.schemas import Readiness, Storage
 from camserve.service.state import AppState, get_state
 
 router = APIRouter(tags=["operations"])
@@ -29,6 +29,7 @@ async def readyz(state: State) -> JSONResponse:
         backend=state.engine.predictor.runtime,
         device=str(state.engine.predictor.device),
         precision=state.engine.predictor.precision,
+        storage=Storage(keeps_photos=state.settings.store_photos, retention_s=state.settings.retention_s),
         warnings=warnings,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

@@ -1,5 +1,6 @@
-"""POST a photo, GET its result and its pictures."""
+"""POST a photo, GET its result and its pictures, DELETE it."""
 
+import base64
 import hashlib
 import secrets
 import time
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from camserve.models.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
@@ -17,13 +19,13 @@ from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
 from camserve.service.render import Colormap, Picture, RenderRequest, render
 from camserve.service.results import classify
-from camserve.service.schemas import ErrorBody, Links, PredictionResult, Timings
+from camserve.service.schemas import ErrorBody, Links, PredictionResult, Timings, UnstoredResult
 from camserve.service.security import require_api_key
 from camserve.service.state import AppState, get_state
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+PICTURE_CACHE = "private, max-age=31536000, immutable"
 ID_BYTES = 16  # 128 random bits
 
 _REJECTION_STATUS: dict[type[PhotoRejected], int] = {UnsupportedPhoto: 415, PhotoTooLarge: 413, CorruptPhoto: 422}
@@ -43,17 +45,56 @@ def _reject(error: PhotoRejected) -> ApiError:
     return ApiError(_REJECTION_STATUS[type(error)], str(error))
 
 
+Alpha = Annotated[float, Query(ge=0.0, le=1.0, description="Heatmap opacity over the photo.")]
+ColormapQuery = Annotated[Colormap, Query(description="Colour scale of the heatmap.")]
+ClassQuery = Annotated[
+    str | None, Query(alias="class", description="One class's own map; default: the probability-weighted CAM.")
+]
+StoreQuery = Annotated[
+    bool | None,
+    Query(
+        description="false: keep nothing, and answer with the overlay inline (drawn with alpha, colormap and "
+        "class). Default: keep the result, unless the server keeps nothing (CAMSERVE_STORE_PHOTOS=false)."
+    ),
+]
+
+
+def _class_index(state: AppState, class_name: str | None) -> int | None:
+    names = state.metadata.class_names
+    if class_name is not None and class_name not in names:
+        raise ApiError(422, f"unknown class {class_name!r}; choose one of: {', '.join(names)}")
+    return None if class_name is None else names.index(class_name)
+
+
+def _not_found(prediction_id: str) -> ApiError:
+    return ApiError(404, f"no prediction with id {prediction_id!r} (it may have been deleted, expired or evicted)")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
 @router.post(
     "",
     status_code=201,
     response_model=PredictionResult,
-    responses=_POST_ERRORS,
+    responses={200: {"model": UnstoredResult, "description": "store=false: nothing was kept"}, **_POST_ERRORS},
     dependencies=[Depends(require_api_key)],
 )
 async def create_prediction(
-    state: State, response: Response, file: Annotated[UploadFile, File(description="The photo.")]
-) -> PredictionResult:
+    state: State,
+    response: Response,
+    file: Annotated[UploadFile, File(description="The photo.")],
+    store: StoreQuery = None,
+    alpha: Alpha = 0.5,
+    colormap: ColormapQuery = Colormap.jet,
+    class_name: ClassQuery = None,
+) -> PredictionResult | JSONResponse:
     started = time.perf_counter()
+    keep = state.settings.store_photos if store is None else store
+    if keep and not state.settings.store_photos:
+        raise ApiError(422, "this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
+    class_index = _class_index(state, class_name)
     limit = state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -74,22 +115,44 @@ async def create_prediction(
         raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
     inferred_at = time.perf_counter()
 
+    created = time.time()
+    classification = classify(prediction, state.metadata, prepared.width, prepared.height).model_dump()
+    timings = Timings(
+        decode_ms=_ms(decoded_at - started),
+        inference_ms=_ms(inferred_at - decoded_at),
+        total_ms=_ms(time.perf_counter() - started),
+    )
+    if not keep:
+        overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index)
+        with state.metrics.timed(Stage.render):
+            png = await run_in_threadpool(
+                render,
+                data,
+                prediction.class_maps,
+                prediction.probabilities,
+                overlay,
+                state.settings.max_pixels,
+                state.settings.png_compression,
+            )
+        unstored = UnstoredResult(
+            **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
+        )
+        return JSONResponse(unstored.model_dump(mode="json"), status_code=200)
+
     prediction_id = secrets.token_urlsafe(ID_BYTES)
     base = f"/predictions/{prediction_id}"
+    expires = state.store.expires_at(created)
     result = PredictionResult(
-        **classify(prediction, state.metadata, prepared.width, prepared.height).model_dump(),
+        **classification,
         id=prediction_id,
-        created_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        created_at=_iso(created),
+        expires_at=None if expires is None else _iso(expires),
         links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
-        timings=Timings(
-            decode_ms=_ms(decoded_at - started),
-            inference_ms=_ms(inferred_at - decoded_at),
-            total_ms=_ms(time.perf_counter() - started),
-        ),
+        timings=timings,
     )
     with state.metrics.timed(Stage.store):
         await run_in_threadpool(
-            state.store.put, prediction_id, result.model_dump(mode="json"), data, prediction.class_maps
+            state.store.put, prediction_id, result.model_dump(mode="json"), data, prediction.class_maps, created
         )
     response.headers["Location"] = base
     return result
@@ -99,8 +162,23 @@ async def create_prediction(
 async def read_prediction(state: State, prediction_id: str) -> PredictionResult:
     result = await run_in_threadpool(state.store.get_result, prediction_id)
     if result is None:
-        raise ApiError(404, f"no prediction with id {prediction_id!r} (it may have been evicted)")
+        raise _not_found(prediction_id)
     return PredictionResult.model_validate(result)
+
+
+@router.delete(
+    "/{prediction_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"model": ErrorBody}, 401: {"model": ErrorBody}},
+    dependencies=[Depends(require_api_key)],
+)
+async def delete_prediction(state: State, prediction_id: str) -> Response:
+    """Delete the result, its photo and its maps for good, and every picture drawn from them."""
+    if not await run_in_threadpool(state.store.delete, prediction_id):
+        raise _not_found(prediction_id)
+    state.forget_pictures([prediction_id])
+    return Response(status_code=204)
 
 
 async def _picture(
@@ -112,21 +190,24 @@ async def _picture(
     colormap: Colormap,
     class_name: str | None,
 ) -> Response:
-    names = state.metadata.class_names
-    if class_name is not None and class_name not in names:
-        raise ApiError(422, f"unknown class {class_name!r}; choose one of: {', '.join(names)}")
-    class_index = None if class_name is None else names.index(class_name)
+    class_index = _class_index(state, class_name)
     key = (prediction_id, picture.value, round(alpha, 3), colormap.value, class_index)
     etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
-    if request.headers.get("if-none-match") == etag and key in state.rendered:
-        return Response(status_code=304, headers=headers)
+    # private: a shared cache must not keep a copy that outlives a DELETE or the retention.
+    headers = {"Cache-Control": PICTURE_CACHE, "ETag": etag}
     png = state.rendered.get(key)
+    # A cached picture is served only while its result can still be read: a DELETE on another replica or an
+    # expiry must end it too.
+    if png is not None and not await run_in_threadpool(state.store.exists, prediction_id):
+        state.forget_pictures([prediction_id])
+        png = None
+    if png is not None and request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
     if png is None:
         stored = await run_in_threadpool(state.store.get, prediction_id)
         if stored is None:
-            raise ApiError(404, f"no prediction with id {prediction_id!r} (it may have been evicted)")
-        probabilities = np.array([stored.result["probabilities"][n] for n in names], dtype=np.float32)
+            raise _not_found(prediction_id)
+        probabilities = np.array([stored.result["probabilities"][n] for n in state.metadata.class_names], np.float32)
         render_request = RenderRequest(picture, alpha, colormap, class_index)
         try:
             with state.metrics.timed(Stage.render):
@@ -145,11 +226,6 @@ async def _picture(
     return Response(png, media_type="image/png", headers=headers)
 
 
-Alpha = Annotated[float, Query(ge=0.0, le=1.0, description="Heatmap opacity over the photo.")]
-ColormapQuery = Annotated[Colormap, Query(description="Colour scale of the heatmap.")]
-ClassQuery = Annotated[
-    str | None, Query(alias="class", description="One class's own map; default: the probability-weighted CAM.")
-]
 _PNG: Responses = {200: {"content": {"image/png": {}}, "description": "PNG image"}, **_ERRORS}
 
 

@@ -38,10 +38,21 @@ async function call(url, options) {
   return response.json();
 }
 
-export function predict(file) {
+export function predict(file, { keep = true } = {}) {
   const body = new FormData();
   body.append("file", file);
-  return call("/predictions", { method: "POST", body });
+  return call(keep ? "/predictions" : "/predictions?store=false", { method: "POST", body });
+}
+
+// Deleted, or already gone (deleted elsewhere, expired, evicted): either way it is not on the server any more.
+export async function deletePrediction(id) {
+  let response;
+  try {
+    response = await fetch(`/predictions/${encodeURIComponent(id)}`, { method: "DELETE" });
+  } catch {
+    throw new ApiError("Could not reach the server. Check your connection and try again.");
+  }
+  if (!response.ok && response.status !== 404) throw new ApiError(await describe(response), response.status);
 }
 
 export function fetchPrediction(id) {

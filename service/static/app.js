@@ -1,6 +1,6 @@
 // The page: upload a photo (pick, drop or paste), show the answer and the overlay, tune how it is drawn.
 
-import { ApiError, fetchPrediction, fetchReadiness, overlayUrl, predict } from "./api.js";
+import { ApiError, deletePrediction, fetchPrediction, fetchReadiness, overlayUrl, predict } from "./api.js";
 import * as history from "./history.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,8 +14,9 @@ const photo = $("photo");
 const download = $("download");
 
 const DEBOUNCE_MS = 250; // a slider drag fires many inputs; only ask the server for the one it settles on
-let current = null; // the result on screen
+let current = null; // the stored result on screen
 let photoUrl = null; // blob: URL of the uploaded photo, revoked when replaced
+let keepsPhotos = true; // false when the server keeps nothing: answers then carry their overlay inline
 
 const percent = (p) => `${(p * 100).toFixed(1)}%`;
 
@@ -95,15 +96,25 @@ function renderBars(result) {
 }
 
 function show(result, localPhoto) {
-  current = result;
   $("label").textContent = result.label;
   $("untrained").hidden = result.model.trained;
   renderBars(result);
-  renderMaps(Object.keys(result.probabilities));
-  // Reopened results have no local file; the overlay at opacity 0 is the photo itself.
-  photo.src = localPhoto ?? overlayUrl(result, { alpha: 0, colormap: colormap.value });
   for (const img of [photo, overlay]) Object.assign(img, { width: result.width, height: result.height });
-  updateOverlay();
+  if (result.overlay_png) {
+    // Kept nowhere: the one overlay the server drew comes inline, and there is nothing to redraw.
+    current = null;
+    photo.src = localPhoto;
+    overlay.src = `data:image/png;base64,${result.overlay_png}`;
+    download.href = overlay.src;
+    download.download = "camserve-overlay.png";
+  } else {
+    current = result;
+    renderMaps(Object.keys(result.probabilities));
+    // Reopened results have no local file; the overlay at opacity 0 is the photo itself.
+    photo.src = localPhoto ?? overlayUrl(result, { alpha: 0, colormap: colormap.value });
+    updateOverlay();
+  }
+  $("controls").hidden = !current;
   $("result").hidden = false;
   $("result-heading").focus();
   const caveat = result.model.trained ? "" : " (untrained demo model: this means nothing)";
@@ -130,10 +141,10 @@ async function withBusy(doing, work) {
 function upload(file) {
   if (!file) return;
   return withBusy("Looking at your photo…", async () => {
-    const result = await predict(file);
+    const result = await predict(file, { keep: keepsPhotos });
     if (photoUrl) URL.revokeObjectURL(photoUrl);
     photoUrl = URL.createObjectURL(file);
-    history.remember(result, file.name || "pasted image");
+    if (result.id) history.remember(result, file.name || "pasted image");
     show(result, photoUrl);
   });
 }
@@ -152,6 +163,19 @@ function reopen(id) {
   });
 }
 
+function remove(item) {
+  return withBusy("Deleting that photo from the server…", async () => {
+    await deletePrediction(item.id);
+    history.forget(item.id);
+    if (current?.id === item.id) {
+      current = null;
+      $("result").hidden = true;
+    }
+    renderHistory();
+    announce(`Deleted ${item.name} from the server.`);
+  });
+}
+
 function renderHistory() {
   const items = history.load();
   $("history-empty").hidden = items.length > 0;
@@ -162,11 +186,41 @@ function renderHistory() {
       button.textContent = `${item.label} (${percent(item.confidence)}) · ${item.name} · ${new Date(item.at).toLocaleString()}`;
       button.setAttribute("aria-current", String(item.id === current?.id));
       button.addEventListener("click", () => reopen(item.id));
+      const deleteButton = document.createElement("button");
+      deleteButton.type = "button";
+      deleteButton.className = "delete";
+      deleteButton.textContent = "Delete";
+      deleteButton.setAttribute("aria-label", `Delete ${item.name} from the server`);
+      deleteButton.addEventListener("click", () => remove(item));
       const entry = document.createElement("li");
-      entry.append(button);
+      entry.append(button, deleteButton);
       return entry;
     }),
   );
+}
+
+function duration(seconds) {
+  const units = [
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+  ];
+  for (const [size, name] of units) {
+    if (seconds >= size) {
+      const count = Math.round(seconds / size);
+      return `${count} ${name}${count === 1 ? "" : "s"}`;
+    }
+  }
+  return `${Math.round(seconds)} seconds`;
+}
+
+function describeStorage(storage) {
+  keepsPhotos = storage.keeps_photos;
+  if (!storage.keeps_photos) return "This server keeps nothing: your photo is looked at, answered and forgotten.";
+  if (storage.retention_s) {
+    return `Photos are kept on the server for ${duration(storage.retention_s)}, then deleted. You can delete yours sooner under “Your recent photos”.`;
+  }
+  return "Photos are kept on the server until space runs out. You can delete yours under “Your recent photos”.";
 }
 
 function wireDropAndPaste() {
@@ -211,4 +265,5 @@ wireDropAndPaste();
 renderHistory();
 fetchReadiness().then((readiness) => {
   if (readiness?.model && !readiness.model.trained) $("untrained").hidden = false;
+  if (readiness?.storage) $("retention").textContent = describeStorage(readiness.storage);
 });

@@ -2,6 +2,7 @@
 
 import base64
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
@@ -10,9 +11,10 @@ import pytest
 
 from tests.e2e.conftest import ARTIFACTS, playwright_api
 from tests.support.photos import CHELSEA
+from tests.support.servers import serve_camserve
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Request, Route
+    from playwright.sync_api import Browser, Page, Request, Route
 
 expect = playwright_api().expect  # skips this module without Playwright and Chromium (fails in CI)
 
@@ -199,3 +201,46 @@ def test_page_is_self_contained_and_locked_down(base_url: str) -> None:
         served = httpx.get(f"{base_url}/static/{asset}")
         assert served.status_code == 200, asset
         assert served.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_recent_photo_can_be_deleted_from_the_server(page: "Page", base_url: str) -> None:
+    result = upload_chelsea(page)
+    delete = page.get_by_role("button", name="Delete chelsea.png from the server")
+    with page.expect_response(lambda response: response.request.method == "DELETE") as deleted:
+        delete.click()
+    assert deleted.value.status == 204
+    expect(page.locator("#history li")).to_have_count(0)
+    expect(page.locator("#result")).to_be_hidden()
+    assert httpx.get(f"{base_url}/predictions/{result['id']}").status_code == 404
+
+
+def test_the_page_says_how_long_photos_are_kept(page: "Page") -> None:
+    expect(page.locator("#retention")).to_contain_text("kept on the server until space runs out")
+
+
+@pytest.fixture(scope="module")
+def keep_nothing_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {"CAMSERVE_STORE_PHOTOS": "false"}
+    with serve_camserve(tmp_path_factory.mktemp("keep-nothing") / "store.sqlite3", env=env) as base:
+        yield base
+
+
+def test_a_server_that_keeps_nothing_answers_with_the_overlay_inline(browser: "Browser", keep_nothing_url: str) -> None:
+    context = browser.new_context(base_url=keep_nothing_url)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        expect(page.locator("#retention")).to_contain_text("keeps nothing")
+        with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+            page.locator("#file").set_input_files(CHELSEA)
+        assert answer.value.status == 200
+        assert "store=false" in answer.value.request.url
+        expect(page.locator("#label")).to_have_text("cat")
+        expect(page.locator("#overlay")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+        assert overlay_size(page) == [451, 300]
+        expect(page.locator("#controls")).to_be_hidden()
+        expect(page.locator("#history li")).to_have_count(0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "keep-nothing.png", full_page=True)
+    finally:
+        context.close()

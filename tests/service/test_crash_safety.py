@@ -128,3 +128,40 @@ def test_answered_predictions_survive_sigkill(tmp_path: Path) -> None:
 
     with closing(sqlite3.connect(store)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_sigkill_among_deletes_leaves_each_result_whole_or_gone(tmp_path: Path) -> None:
+    """Deletes racing a kill -9: after the restart every result is either fully there (JSON and picture) or
+    fully gone, every delete answered 204 stayed done, and SQLite finds the file sound."""
+    store = tmp_path / "store.sqlite3"
+    with camserve_process(store) as server, httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S) as client:
+        ids = [client.post("/predictions", files={"file": small_photo(n)}).json()["id"] for n in range(24)]
+        deleted: list[str] = []
+
+        def delete_all() -> None:
+            with httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S) as deleter:
+                for prediction_id in ids:
+                    try:
+                        if deleter.delete(f"/predictions/{prediction_id}").status_code == 204:
+                            deleted.append(prediction_id)
+                    except httpx.TransportError:
+                        return  # the kill
+
+        deleting = threading.Thread(target=delete_all)
+        deleting.start()
+        while len(deleted) < 3:
+            time.sleep(0.005)
+        server.process.kill()
+        server.process.wait(timeout=10)
+        deleting.join(timeout=30)
+    assert 3 <= len(deleted) < len(ids)
+
+    with camserve_process(store) as server, httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT_S) as client:
+        for prediction_id in ids:
+            result = client.get(f"/predictions/{prediction_id}").status_code
+            overlay = client.get(f"/predictions/{prediction_id}/overlay.png").status_code
+            assert (result, overlay) in {(200, 200), (404, 404)}, prediction_id
+            if prediction_id in deleted:
+                assert result == 404, prediction_id
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

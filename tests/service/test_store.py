@@ -4,9 +4,13 @@ Links to a result are handed out as soon as it is stored, so a lost, reordered o
 broken link for a client; concurrent requests share one store, so puts from several threads must all land.
 """
 
+import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +226,63 @@ def test_concurrent_puts_all_land(store: PredictionStore) -> None:
         stored = store.get(f"p{number:04d}")
         assert stored is not None
         assert np.array_equal(stored.class_maps, make_maps(number))
+
+
+def test_delete_frees_its_bytes_and_only_its_row(store: PredictionStore) -> None:
+    kept, gone = put_numbered(store, 1), put_numbered(store, 2)
+    one_entry = store.total_bytes() // 2
+    assert store.delete(gone)
+    assert not store.delete(gone)
+    assert store.get(gone) is None and not store.exists(gone)
+    assert store.get(kept) is not None
+    assert store.total_bytes() == one_entry
+    assert store.count() == 1
+
+
+def test_expired_results_are_unreadable_then_swept(tmp_path: Path) -> None:
+    store = PredictionStore(tmp_path / "store.sqlite3", ROOMY, retention_s=60)
+    try:
+        now = time.time()
+        store.put("old", make_result("old"), b"old photo", make_maps(1), created=now - 61)
+        store.put("new", make_result("new"), b"new photo", make_maps(2), created=now)
+        assert store.get_result("old") is None and store.get("old") is None and not store.exists("old")
+        assert not store.delete("old")  # already gone for readers: not the client's to delete
+        assert store.expires_at(now) == now + 60
+        assert store.sweep() == ["old"]
+        assert store.sweep() == []
+        assert store.count() == 1
+        assert store.total_bytes() == store._db.execute(SIZE_SUM).fetchone()[0]
+        assert store.get_result("new") == make_result("new")
+    finally:
+        store.close()
+
+
+def test_without_retention_nothing_expires_or_is_swept(store: PredictionStore) -> None:
+    store.put("ancient", make_result("ancient"), b"photo", make_maps(1), created=0.0)
+    assert store.expires_at(0.0) is None
+    assert store.sweep() == []
+    assert store.get_result("ancient") == make_result("ancient")
+
+
+def test_a_store_from_before_retention_gets_creation_times_from_its_results(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TABLE predictions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
+            "result TEXT NOT NULL, photo BLOB NOT NULL, class_maps BLOB NOT NULL, size INTEGER NOT NULL)"
+        )
+        for prediction_id, created_at in (("week-old", "2026-01-01T00:00:00.000+00:00"), ("fresh", None)):
+            stamp = created_at or datetime.now(UTC).isoformat(timespec="milliseconds")
+            result = json.dumps({"id": prediction_id, "created_at": stamp})
+            db.execute(
+                "INSERT INTO predictions (id, result, photo, class_maps, size) VALUES (?, ?, x'00', x'00', 3)",
+                (prediction_id, result),
+            )
+        db.commit()
+    store = PredictionStore(path, ROOMY, retention_s=3600)
+    try:
+        assert store.get_result("week-old") is None
+        assert store.get_result("fresh") is not None
+        assert store.sweep() == ["week-old"]
+    finally:
+        store.close()
