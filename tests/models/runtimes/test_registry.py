@@ -14,7 +14,7 @@ from camserve.models.runtimes import RuntimeRequest, choose_runtime, load_predic
 
 
 def test_every_runtime_module_is_listed() -> None:
-    assert {"torch", "onnxruntime"} <= set(runtime_names())
+    assert {"torch", "onnxruntime", "openvino"} <= set(runtime_names())
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_explicit_runtime_wins() -> None:
 
 
 def test_unknown_runtime_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(RuntimeError, match=r"unknown runtime .tensorrt.*onnxruntime, torch"):
+    with pytest.raises(RuntimeError, match=r"unknown runtime .tensorrt.*onnxruntime, openvino, torch"):
         choose_runtime("tensorrt", "cpu", "fp32")
 
 
@@ -84,8 +84,11 @@ SERVE_AND_LIST_MODULES = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("runtime", "absent"), [("onnxruntime", "torch"), ("torch", "onnxruntime")])
-def test_a_process_serving_one_runtime_imports_nothing_of_the_other(runtime: str, absent: str, tmp_path: Path) -> None:
+RUNTIME_LIBRARIES = {"torch", "onnxruntime", "openvino"}
+
+
+@pytest.mark.parametrize("runtime", sorted(RUNTIME_LIBRARIES))
+def test_a_process_serving_one_runtime_imports_nothing_of_the_others(runtime: str, tmp_path: Path) -> None:
     """With the ONNX export made (as the first start makes it), a later start serving it loads no torch."""
     cached_onnx_export(SHIPPED_WEIGHTS, tmp_path)
     result = subprocess.run(
@@ -97,4 +100,4 @@ def test_a_process_serving_one_runtime_imports_nothing_of_the_other(runtime: str
     )
     imported = set(result.stdout.split())
     assert runtime in imported
-    assert absent not in imported
+    assert not (RUNTIME_LIBRARIES - {runtime}) & imported

@@ -1,0 +1,83 @@
+"""The OpenVINO runtime: the PyTorch path's answers and class maps in fp32, the same labels in bf16 where the
+CPU has it, and clear refusals for what it cannot do."""
+
+from pathlib import Path
+
+import numpy as np
+import openvino
+import pytest
+
+from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.runtimes import RuntimeRequest
+from camserve.models.runtimes.openvino import OpenVinoPredictor, load, native_bf16
+from camserve.models.runtimes.torch import TorchPredictor
+
+NATIVE_BF16 = native_bf16(openvino.Core())
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(scope="module")
+def fp32(export_dir: Path) -> OpenVinoPredictor:
+    return load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32", cache_dir=export_dir))
+
+
+def random_batch(size: int, side: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((size, 3, side, side), dtype=np.float32)
+
+
+@pytest.mark.parametrize("size", [1, 3, 8])
+def test_fp32_gives_the_torch_answers_for_every_batch_size(
+    fp32: OpenVinoPredictor, served_predictor: TorchPredictor, size: int
+) -> None:
+    batch = random_batch(size, served_predictor.metadata.input_size)
+    for ours, reference in zip(fp32.predict(batch), served_predictor.predict(batch), strict=True):
+        assert ours.label_index() == reference.label_index()
+        np.testing.assert_allclose(ours.probabilities, reference.probabilities, atol=1e-4)
+        np.testing.assert_allclose(ours.class_maps, reference.class_maps, atol=1e-3)
+        assert ours.class_maps.dtype == np.float32
+    assert fp32.hook_count == 0
+    assert (fp32.runtime, fp32.device, fp32.precision) == ("openvino", "cpu", "fp32")
+
+
+def test_auto_precision_is_fp32(export_dir: Path) -> None:
+    assert load(RuntimeRequest(SHIPPED_WEIGHTS, cache_dir=export_dir)).precision == "fp32"
+
+
+def test_other_input_sizes_are_served(fp32: OpenVinoPredictor, served_predictor: TorchPredictor) -> None:
+    """camserve evaluate --input-size feeds the export other sizes; the graph's spatial sizes are dynamic."""
+    batch = random_batch(2, 96)
+    for ours, reference in zip(fp32.predict(batch), served_predictor.predict(batch), strict=True):
+        np.testing.assert_allclose(ours.probabilities, reference.probabilities, atol=1e-4)
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16 (avx512_bf16 or AMX)")
+def test_bf16_keeps_the_labels_and_the_maps(export_dir: Path, served_predictor: TorchPredictor) -> None:
+    bf16 = load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=export_dir))
+    assert bf16.precision == "bf16"
+    batch = random_batch(8, served_predictor.metadata.input_size, seed=1)
+    for ours, reference in zip(bf16.predict(batch), served_predictor.predict(batch), strict=True):
+        assert ours.label_index() == reference.label_index()
+        correlation = np.corrcoef(ours.class_maps.ravel(), reference.class_maps.ravel())[0, 1]
+        assert correlation > 0.99
+
+
+@pytest.mark.skipif(NATIVE_BF16, reason="this CPU has native bf16")
+def test_bf16_is_refused_without_native_bf16(export_dir: Path) -> None:
+    with pytest.raises(RuntimeError, match="no native bf16"):
+        load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=export_dir))
+
+
+@pytest.mark.parametrize(("device", "precision"), [("cpu", "fp16"), ("cuda", "fp32")])
+def test_what_it_cannot_run_is_refused(device: str, precision: str, export_dir: Path) -> None:
+    request = RuntimeRequest(SHIPPED_WEIGHTS, device=device, precision=precision, cache_dir=export_dir)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="'openvino' runs fp32 or bf16 on the CPU"):
+        load(request)
+
+
+def test_rejects_a_batch_of_the_wrong_shape(fp32: OpenVinoPredictor) -> None:
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        fp32.predict(np.zeros((3, 144, 144), dtype=np.float32))
