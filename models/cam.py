@@ -1,5 +1,6 @@
 """The lesson's CAM maths on class maps as numpy arrays, whichever runtime produced them."""
 
+import cv2
 import numpy as np
 
 FLAT_MAP_TOLERANCE = 1e-6
@@ -28,3 +29,9 @@ def normalise(cam: np.ndarray) -> np.ndarray:
     if not np.isfinite(low) or not np.isfinite(high) or high - low < FLAT_MAP_TOLERANCE:
         return np.zeros_like(cam, dtype=np.float32)
     return ((cam.astype(np.float64) - low) / (high - low)).astype(np.float32)
+
+
+def upsample(cam: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Stretch the map over the whole photo; cell centres map to the centres of the regions they saw."""
+    stretched: np.ndarray = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+    return stretched

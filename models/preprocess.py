@@ -8,7 +8,7 @@ from PIL import Image
 from camserve.models.decode import DecodedPhoto, decode_photo
 from camserve.models.metadata import ModelMetadata
 
-__all__ = ["PreparedPhoto", "decode_for_model", "prepare", "squash", "to_model_input"]
+__all__ = ["PreparedPhoto", "decode_for_model", "prepare", "squash", "standardise", "to_model_input"]
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,20 @@ def to_model_input(photo: Image.Image, metadata: ModelMetadata) -> np.ndarray:
     """
     if photo.mode != "RGB":
         raise ValueError(f"expected an RGB photo, got mode {photo.mode}")
-    resized = squash(photo, metadata.input_size)
+    # Channels first while still uint8: a quarter of the memory traffic of normalising (H, W, 3) floats and
+    # transposing them afterwards, and the same values (bench/prepare.py times it).
+    return standardise(np.asarray(squash(photo, metadata.input_size)).transpose(2, 0, 1), metadata)
+
+
+def standardise(pixels: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
+    """0..255 pixels, channels first ((..., 3, H, W)), to the network's input: float32 in C order, with the
+    checkpoint's mean and std; converted once, then standardised in place."""
     mean = np.asarray(metadata.mean, dtype=np.float32)[:, None, None] * 255.0
     scale = 1.0 / (np.asarray(metadata.std, dtype=np.float32)[:, None, None] * 255.0)
-    # Channels first while still uint8, then in place: a quarter of the memory traffic of normalising
-    # (H, W, 3) floats and transposing them afterwards, and the same values (bench/prepare.py times it).
-    pixels = np.asarray(resized).transpose(2, 0, 1).astype(np.float32, order="C")
-    pixels -= mean
-    pixels *= scale
-    return pixels
+    standardised = pixels.astype(np.float32, order="C")
+    standardised -= mean
+    standardised *= scale
+    return standardised
 
 
 def squash(photo: Image.Image, size: int) -> Image.Image:

@@ -10,7 +10,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from camserve.models.cam import class_cam, normalise, weighted_cam
+from camserve.models.cam import class_cam, normalise, upsample, weighted_cam
 from camserve.models.decode import decode_photo
 
 
@@ -68,11 +68,6 @@ def select_cam(class_maps: np.ndarray, probabilities: np.ndarray, class_index: i
     """The weighted CAM (``class_index`` None) or one class's map, normalised to [0, 1] at map size."""
     raw = weighted_cam(class_maps, probabilities) if class_index is None else class_cam(class_maps, class_index)
     return normalise(raw)
-
-
-def upsample(cam: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Stretch the map over the whole photo; cell centres map to the centres of the regions they saw."""
-    return cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def colorize(cam: np.ndarray, colormap: Colormap) -> np.ndarray:

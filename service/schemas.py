@@ -42,6 +42,32 @@ class PredictionResult(Classification):
     timings: Timings
 
 
+class Grid(BaseModel):
+    """The class maps' cells and where they lie on the photo (as uploaded, after EXIF orientation)."""
+
+    height: int = Field(description="Rows of cells.")
+    width: int = Field(description="Columns of cells.")
+    cell_height: float = Field(
+        description="Photo pixels per row: row i covers y in [i * cell_height, (i + 1) * cell_height)."
+    )
+    cell_width: float = Field(
+        description="Photo pixels per column: column j covers x in [j * cell_width, (j + 1) * cell_width)."
+    )
+
+
+class ClassMaps(BaseModel):
+    """The maps behind the pictures, as numbers. The overlay stretches ``cam`` over the photo bilinearly, each
+    cell's value at the centre of the region it covers."""
+
+    classes: list[str]
+    class_maps: list[list[list[float]]] = Field(description="C x height x width, as the network produced them.")
+    cam: list[list[float]] = Field(
+        description="height x width: ReLU of each class map weighted by its probability, summed, min-max scaled to "
+        "[0, 1] (all zeros when flat): exactly what the overlay colours."
+    )
+    grid: Grid
+
+
 class UnstoredResult(Classification):
     """``POST /predictions?store=false``: everything in one answer, and nothing kept on the server."""
 

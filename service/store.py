@@ -143,6 +143,15 @@ class PredictionStore:
             ).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
+        """The result's JSON and its class maps, without the photo."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT result, class_maps FROM predictions WHERE id = ? AND created >= ?",
+                (prediction_id, self._oldest_alive()),
+            ).fetchone()
+        return None if row is None else (json.loads(row[0]), _array_from_bytes(row[1]))
+
     def get(self, prediction_id: str) -> StoredPrediction | None:
         with self._lock:
             row = self._db.execute(

@@ -2,14 +2,16 @@
 
 import argparse
 import json
+import random
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
-from camserve.models.dataset import scan_image_folder, validation_indices
+from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
 from camserve.models.evaluation import evaluate_folder
+from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 
@@ -25,6 +27,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         indices = list(range(len(folder.files)))
         if args.split == "val":
             indices = validation_indices(folder, predictor.metadata.extra)
+        if args.limit and args.limit < len(indices):
+            indices = sorted(random.Random(args.seed).sample(indices, args.limit))
+        if args.maps:
+            return _maps(args, settings, predictor, folder, indices)
         evaluation = evaluate_folder(predictor, folder, indices, settings.max_pixels, args.tta, args.batch_size)
     except (ValueError, FileNotFoundError) as error:
         print(f"camserve evaluate: error: {error}", file=sys.stderr)
@@ -52,6 +58,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if evaluation.failures else 0
 
 
+def _maps(
+    args: argparse.Namespace, settings: Settings, predictor: Predictor, folder: ImageFolder, indices: list[int]
+) -> int:
+    """``--maps``: how faithful the heatmaps are (camserve.models.faithfulness); torch loads only here."""
+    from camserve.models.checkpoint import load_checkpoint
+    from camserve.models.faithfulness import evaluate_maps, format_report, plot_curves
+
+    network, _ = load_checkpoint(settings.weights_path)
+    report = evaluate_maps(predictor, network, folder, indices, settings.max_pixels, args.sanity_photos)
+    report = {"weights": str(settings.weights_path), "data": str(args.data), "split": args.split, **report}
+    args.maps_output.mkdir(parents=True, exist_ok=True)
+    (args.maps_output / "faithfulness.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot_curves(report, args.maps_output / "faithfulness.png")
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(f"wrote {args.maps_output / 'faithfulness.json'} and faithfulness.png", file=sys.stderr)
+    return 0
+
+
 def add_parser(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
@@ -68,4 +92,18 @@ def add_parser(commands: Any) -> None:
     evaluate.add_argument("--input-size", type=int, help="override the checkpoint's input size (to compare sizes)")
     evaluate.add_argument("--batch-size", type=at_least(1), default=32)
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument("--limit", type=at_least(1), help="a random sample of this many photos (seeded)")
+    evaluate.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    evaluate.add_argument(
+        "--maps",
+        action="store_true",
+        help="score the heatmaps instead: deletion and insertion curves, average drop and increase, a sanity "
+        "check, for CAM, Grad-CAM, Grad-CAM++ and two baselines (needs the train extra)",
+    )
+    evaluate.add_argument(
+        "--maps-output", type=Path, default=Path("runs/faithfulness"), help="where --maps writes its JSON and PNG"
+    )
+    evaluate.add_argument(
+        "--sanity-photos", type=at_least(1), default=16, help="photos in --maps's weight-randomisation check"
+    )
     evaluate.set_defaults(handler=run)

@@ -17,9 +17,9 @@ from camserve.models.preprocess import prepare
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
-from camserve.service.render import Colormap, Picture, RenderRequest, render
+from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
 from camserve.service.results import classify
-from camserve.service.schemas import ErrorBody, Links, PredictionResult, Timings, UnstoredResult
+from camserve.service.schemas import ClassMaps, ErrorBody, Grid, Links, PredictionResult, Timings, UnstoredResult
 from camserve.service.security import require_api_key
 from camserve.service.state import AppState, get_state
 
@@ -164,6 +164,29 @@ async def read_prediction(state: State, prediction_id: str) -> PredictionResult:
     if result is None:
         raise _not_found(prediction_id)
     return PredictionResult.model_validate(result)
+
+
+@router.get("/{prediction_id}/maps", response_model=ClassMaps, responses=_ERRORS)
+async def read_maps(state: State, prediction_id: str) -> ClassMaps:
+    """The class maps as numbers, the normalised CAM the overlay draws, and how cells lie on the photo."""
+    stored = await run_in_threadpool(state.store.get_maps, prediction_id)
+    if stored is None:
+        raise _not_found(prediction_id)
+    result, class_maps = stored
+    names = state.metadata.class_names
+    probabilities = np.array([result["probabilities"][n] for n in names], np.float32)
+    _, height, width = class_maps.shape
+    return ClassMaps(
+        classes=list(names),
+        class_maps=class_maps.tolist(),
+        cam=select_cam(class_maps, probabilities, None).tolist(),
+        grid=Grid(
+            height=height,
+            width=width,
+            cell_height=result["height"] / height,
+            cell_width=result["width"] / width,
+        ),
+    )
 
 
 @router.delete(

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from camserve.models.cam import class_cam, normalise, weighted_cam
+from camserve.models.cam import class_cam, normalise, upsample, weighted_cam
 from camserve.models.decode import DecodedPhoto, PhotoRejected, decode_photo
-from camserve.service.render import Colormap, colorize, select_cam, upsample
+from camserve.service.render import Colormap, colorize, select_cam
 from tests.support.photos import encode
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

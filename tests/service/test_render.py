@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camserve.service.render import Colormap, blend, colorize, encode_png, select_cam, upsample
+from camserve.models.cam import upsample
+from camserve.service.render import Colormap, blend, colorize, encode_png, select_cam
 
 MAP_SIZE = 7
 
