@@ -1,6 +1,7 @@
 """What this machine offers, read without importing torch, so choosing a runtime costs no torch import."""
 
 import importlib.util
+import os
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,11 @@ def cpu_flags() -> frozenset[str]:
         if line.startswith("flags"):
             return frozenset(line.partition(":")[2].split())
     return frozenset()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count): the runtimes' thread pools."""
+    return len(os.sched_getaffinity(0))
 
 
 def cpu_has_amx() -> bool:

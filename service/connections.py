@@ -18,24 +18,14 @@ httptools protocol, which keeps uvicorn's parsing and only adds the checks:
 import asyncio
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from camserve.service.metrics import Metrics
+from camserve.service.metrics import Closed, Metrics
 
 BODY_CHECK_INTERVAL_S = 1.0
 RETRY_AFTER_S = "1"
-
-
-class Closed(StrEnum):
-    """Why the guard closed a connection: the label of ``camserve_connections_closed_total``."""
-
-    head_too_large = "head_too_large"
-    head_timeout = "head_timeout"
-    body_too_slow = "body_too_slow"
-    over_capacity = "over_capacity"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,15 @@ class Stage(StrEnum):
     render = "render"  # a picture drawn for a GET (cache misses only)
 
 
+class Closed(StrEnum):
+    """Why the guard closed a connection: the label of ``camserve_connections_closed_total``."""
+
+    head_too_large = "head_too_large"
+    head_timeout = "head_timeout"
+    body_too_slow = "body_too_slow"
+    over_capacity = "over_capacity"
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -92,8 +101,8 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
-        for reason in ("head_too_large", "head_timeout", "body_too_slow", "over_capacity"):
-            self.connections_closed.labels(reason)
+        for reason in Closed:
+            self.connections_closed.labels(reason.value)
         # process_resident_memory_bytes, process_open_fds, CPU seconds: the standard process metrics.
         ProcessCollector(registry=self.registry)
 

@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from camserve.models.metadata import SHIPPED_WEIGHTS
 from camserve.models.predictor import DeviceChoice, PrecisionChoice
-from camserve.models.runtimes import AUTO, RuntimeRequest, runtime_names
+from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
 
 MIB = 1024 * 1024
 
@@ -68,12 +68,7 @@ class Settings(BaseSettings):
         default_factory=list, description='Origins allowed to call the API from browsers, as JSON: ["https://a.b"].'
     )
 
-    @field_validator("backend")
-    @classmethod
-    def _known_runtime(cls, backend: str) -> str:
-        if backend != AUTO and backend not in runtime_names():
-            raise ValueError(f"unknown runtime {backend!r}; choose {AUTO} or one of: {', '.join(runtime_names())}")
-        return backend
+    _known_runtime = field_validator("backend")(check_runtime_name)
 
     def runtime_request(self) -> RuntimeRequest:
         """What these settings ask of the runtime that will serve."""

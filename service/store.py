@@ -17,6 +17,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ _FILL_CREATED = (
     "WHERE created = 0"
 )
 _CREATED_INDEX = "CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created)"
+# The one row a client may still see or delete: its id, not yet expired (parameters: id, oldest alive time).
+_ALIVE = "id = ? AND created >= ?"
 
 
 @dataclass(frozen=True)
@@ -106,18 +110,33 @@ class PredictionStore:
         maps = _array_to_bytes(class_maps.astype(np.float32))
         size = len(result_text) + len(photo) + len(maps)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 inserted = self._db.execute(
                     "INSERT INTO predictions (id, result, photo, class_maps, size, created) VALUES (?, ?, ?, ?, ?, ?)",
                     (prediction_id, result_text, photo, maps, size, time.time() if created is None else created),
                 )
                 freed = self._evict_locked(self._total_bytes + size, newest_seq=inserted.lastrowid)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._total_bytes += size - freed
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, under ``_lock``: committed whole, or rolled back whole on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _alive(self, columns: str, prediction_id: str) -> tuple[Any, ...] | None:
+        """``columns`` of the result, unless it is unknown, deleted, evicted or expired."""
+        with self._lock:
+            row: tuple[Any, ...] | None = self._db.execute(
+                f"SELECT {columns} FROM predictions WHERE {_ALIVE}",
+                (prediction_id, self._oldest_alive()),
+            ).fetchone()
+        return row
 
     def _evict_locked(self, total: int, newest_seq: int | None) -> int:
         """Delete the oldest rows until ``total`` fits, returning the bytes freed; the newest row, just
@@ -137,34 +156,23 @@ class PredictionStore:
 
     def get_result(self, prediction_id: str) -> dict[str, Any] | None:
         """The result's JSON, or None if it is unknown, deleted, evicted or expired."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT result FROM predictions WHERE id = ? AND created >= ?", (prediction_id, self._oldest_alive())
-            ).fetchone()
+        row = self._alive("result", prediction_id)
         return None if row is None else json.loads(row[0])
 
     def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
         """The result's JSON and its class maps, without the photo."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT result, class_maps FROM predictions WHERE id = ? AND created >= ?",
-                (prediction_id, self._oldest_alive()),
-            ).fetchone()
+        row = self._alive("result, class_maps", prediction_id)
         return None if row is None else (json.loads(row[0]), _array_from_bytes(row[1]))
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT result, photo, class_maps FROM predictions WHERE id = ? AND created >= ?",
-                (prediction_id, self._oldest_alive()),
-            ).fetchone()
+        row = self._alive("result, photo, class_maps", prediction_id)
         if row is None:
             return None
         return StoredPrediction(json.loads(row[0]), bytes(row[1]), _array_from_bytes(row[2]))
 
     def delete(self, prediction_id: str) -> bool:
         """Delete one result, photo and maps included, for good; False if there was none (expired ones too)."""
-        return bool(self._delete("id = ? AND created >= ?", (prediction_id, self._oldest_alive())))
+        return bool(self._delete(_ALIVE, (prediction_id, self._oldest_alive())))
 
     def sweep(self) -> list[str]:
         """Delete every expired result; the ids that went. Readers stopped seeing them when they expired."""
@@ -174,14 +182,9 @@ class PredictionStore:
 
     def _delete(self, where: str, parameters: tuple[Any, ...]) -> list[str]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 rows = self._db.execute(f"SELECT id, size FROM predictions WHERE {where}", parameters).fetchall()
                 self._db.execute(f"DELETE FROM predictions WHERE {where}", parameters)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             self._total_bytes -= sum(size for _, size in rows)
             if rows:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -189,11 +192,7 @@ class PredictionStore:
 
     def exists(self, prediction_id: str) -> bool:
         """Whether the result can still be read: what a cached picture of it is checked against."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM predictions WHERE id = ? AND created >= ?", (prediction_id, self._oldest_alive())
-            ).fetchone()
-        return row is not None
+        return self._alive("1", prediction_id) is not None
 
     def total_bytes(self) -> int:
         with self._lock:

@@ -19,7 +19,15 @@ from pathlib import Path
 from camserve.models.hardware import cpu_has_amx, cuda_available
 from camserve.models.predictor import DeviceChoice, PrecisionChoice, Predictor
 
-__all__ = ["AUTO", "RuntimeRequest", "choose_runtime", "load_predictor", "runtime_names"]
+__all__ = [
+    "AUTO",
+    "RuntimeRequest",
+    "UnknownRuntime",
+    "check_runtime_name",
+    "choose_runtime",
+    "load_predictor",
+    "runtime_names",
+]
 
 AUTO = "auto"
 
@@ -41,12 +49,22 @@ def runtime_names() -> tuple[str, ...]:
     return tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
 
 
+class UnknownRuntime(ValueError, RuntimeError):
+    """A ``CAMSERVE_BACKEND`` naming no runtime: a ValueError for the settings' validation, a RuntimeError
+    for whoever loads a predictor, so both report it in their usual way."""
+
+
+def check_runtime_name(choice: str) -> str:
+    """``choice`` itself, if it is ``auto`` or names a runtime; else ``UnknownRuntime`` listing the runtimes."""
+    if choice != AUTO and choice not in runtime_names():
+        raise UnknownRuntime(f"unknown runtime {choice!r}; choose {AUTO} or one of: {', '.join(runtime_names())}")
+    return choice
+
+
 def choose_runtime(choice: str, device: str, precision: str) -> str:
     """The runtime for a ``CAMSERVE_BACKEND`` value: a name as given, or for ``auto`` PyTorch on CUDA and for
     reduced precision on the CPU, and ONNX Runtime for fp32 on the CPU (faster there: README, Settings)."""
-    if choice != AUTO:
-        if choice not in runtime_names():
-            raise RuntimeError(f"unknown runtime {choice!r}; choose {AUTO} or one of: {', '.join(runtime_names())}")
+    if check_runtime_name(choice) != AUTO:
         return choice
     on_cuda = device == "cuda" or (device == AUTO and cuda_available())
     reduced = precision in ("bf16", "fp16") or (precision == AUTO and cpu_has_amx())

@@ -6,7 +6,6 @@ until an accuracy gate decides it. bf16 is refused on CPUs without native bf16 (
 slower than fp32).
 """
 
-import os
 import threading
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import openvino
 
 from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
+from camserve.models.hardware import usable_cores
 from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.predictor import Precision, Prediction, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
@@ -73,4 +73,4 @@ def load(request: RuntimeRequest) -> OpenVinoPredictor:
         raise RuntimeError("backend 'openvino': this CPU has no native bf16 (no avx512_bf16 or AMX); use fp32")
     metadata = load_metadata(request.weights_path)  # first: a missing or bad checkpoint fails in its words
     onnx_path = cached_onnx_export(request.weights_path, request.cache_dir)
-    return OpenVinoPredictor(core, onnx_path, metadata, precision, threads=len(os.sched_getaffinity(0)))
+    return OpenVinoPredictor(core, onnx_path, metadata, precision, threads=usable_cores())

@@ -70,6 +70,11 @@ def _not_found(prediction_id: str) -> ApiError:
     return ApiError(404, f"no prediction with id {prediction_id!r} (it may have been deleted, expired or evicted)")
 
 
+def _stored_probabilities(state: AppState, result: dict[str, Any]) -> np.ndarray:
+    """A stored result's probabilities in the model's class order, as the maps' weights."""
+    return np.array([result["probabilities"][name] for name in state.metadata.class_names], np.float32)
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
@@ -173,13 +178,11 @@ async def read_maps(state: State, prediction_id: str) -> ClassMaps:
     if stored is None:
         raise _not_found(prediction_id)
     result, class_maps = stored
-    names = state.metadata.class_names
-    probabilities = np.array([result["probabilities"][n] for n in names], np.float32)
     _, height, width = class_maps.shape
     return ClassMaps(
-        classes=list(names),
+        classes=list(state.metadata.class_names),
         class_maps=class_maps.tolist(),
-        cam=select_cam(class_maps, probabilities, None).tolist(),
+        cam=select_cam(class_maps, _stored_probabilities(state, result), None).tolist(),
         grid=Grid(
             height=height,
             width=width,
@@ -230,7 +233,6 @@ async def _picture(
         stored = await run_in_threadpool(state.store.get, prediction_id)
         if stored is None:
             raise _not_found(prediction_id)
-        probabilities = np.array([stored.result["probabilities"][n] for n in state.metadata.class_names], np.float32)
         render_request = RenderRequest(picture, alpha, colormap, class_index)
         try:
             with state.metrics.timed(Stage.render):
@@ -238,7 +240,7 @@ async def _picture(
                     render,
                     stored.photo,
                     stored.class_maps,
-                    probabilities,
+                    _stored_probabilities(state, stored.result),
                     render_request,
                     state.settings.max_pixels,
                     state.settings.png_compression,

@@ -13,17 +13,9 @@ from PIL import Image
 from camserve.models.preprocess import prepare
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.render import Colormap, Picture, RenderRequest, render
-from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation
+from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation, photo_with_patch
 
 MAX_PIXELS = 50_000_000
-
-
-def photo_with_patch(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
-    """A white photo with one pure-red rectangle (left, top, right, bottom)."""
-    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
-    left, top, right, bottom = box
-    pixels[top:bottom, left:right] = (255, 0, 0)
-    return Image.fromarray(pixels)
 
 
 def stored_with_orientation(upright: Image.Image, orientation: int) -> bytes:

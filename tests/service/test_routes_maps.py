@@ -12,15 +12,8 @@ from PIL import Image
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
-from tests.support.photos import CHELSEA, encode
+from tests.support.photos import CHELSEA, encode, photo_with_patch
 from tests.support.servers import post, wait_until_ready
-
-
-def red_patch_photo(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
-    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
-    left, top, right, bottom = box
-    pixels[top:bottom, left:right] = (255, 0, 0)
-    return encode(Image.fromarray(pixels))
 
 
 def peak_cell_of_the_heatmap(client: TestClient, links: dict[str, str], maps: dict[str, object]) -> tuple[int, int]:
@@ -53,7 +46,7 @@ def red_patch_client(tmp_path: Path, red_patch_predictor: TorchPredictor) -> Ite
 def test_the_maps_peak_where_the_heatmap_peaks(
     red_patch_client: TestClient, width: int, height: int, box: tuple[int, int, int, int]
 ) -> None:
-    result = post(red_patch_client, red_patch_photo(width, height, box)).json()
+    result = post(red_patch_client, encode(photo_with_patch(width, height, box))).json()
     maps = red_patch_client.get(f"{result['links']['self']}/maps").json()
     assert maps["classes"] == ["red", "other"]
     assert maps["grid"]["height"] == maps["grid"]["width"] == 8

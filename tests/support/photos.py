@@ -40,6 +40,14 @@ def exif_with_orientation(orientation: int) -> Image.Exif:
     return exif
 
 
+def photo_with_patch(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
+    """A white photo with one pure-red rectangle (left, top, right, bottom)."""
+    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
+    left, top, right, bottom = box
+    pixels[top:bottom, left:right] = (255, 0, 0)
+    return Image.fromarray(pixels)
+
+
 def write_image_folder(
     root: Path,
     colours: dict[str, tuple[int, int, int]] | None = None,
