@@ -129,16 +129,19 @@ async def create_prediction(
     )
     if not keep:
         overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index)
-        with state.metrics.timed(Stage.render):
-            png = await run_in_threadpool(
-                render,
-                data,
-                prediction.class_maps,
-                prediction.probabilities,
-                overlay,
-                state.settings.max_pixels,
-                state.settings.png_compression,
-            )
+        try:  # the full-size decode can refuse what the reduced-size one read, as a GET's picture can
+            with state.metrics.timed(Stage.render):
+                png = await run_in_threadpool(
+                    render,
+                    data,
+                    prediction.class_maps,
+                    prediction.probabilities,
+                    overlay,
+                    state.settings.max_pixels,
+                    state.settings.png_compression,
+                )
+        except PhotoRejected as error:
+            raise _reject(error) from error
         unstored = UnstoredResult(
             **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
         )

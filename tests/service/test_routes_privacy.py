@@ -15,8 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
+from camserve.models.decode import CorruptPhoto
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
+from camserve.service.routes import predictions
 from camserve.service.settings import Settings
 from tests.support.servers import post, wait_until_ready
 
@@ -162,3 +164,19 @@ def test_a_server_that_keeps_nothing(app_client: TestClient) -> None:
     assert "keeps no photos" in refused.json()["detail"]
     assert row_count(app_client) == 0
     assert app_client.get("/readyz").json()["storage"] == {"keeps_photos": False, "retention_s": None}
+
+
+def test_store_false_refuses_a_photo_its_full_size_decode_rejects(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer's overlay decodes the photo at full size, which can refuse what the model's reduced-size
+    decode read: that is the client's photo, a 422 like any other, never a 500."""
+
+    def refuse(*_args: object) -> bytes:
+        raise CorruptPhoto("the image data could not be decoded: truncated")
+
+    monkeypatch.setattr(predictions, "render", refuse)
+    response = app_client.post("/predictions", params={"store": "false"}, files={"file": ("p.png", marked_photo("M"))})
+    assert response.status_code == 422
+    assert "could not be decoded" in response.json()["detail"]
+    assert app_client.get("/healthz").status_code == 200
