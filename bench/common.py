@@ -23,12 +23,16 @@ import psutil
 import torch
 from PIL import Image, ImageDraw
 
+from camserve.models.hardware import cpu_flags, cpu_model_name
+
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' raw-socket clients (tests/support) serve the benchmarks too; scripts run with bench/ on the path.
 sys.path.insert(0, str(ROOT))
 RESULTS_DIR = ROOT / "bench" / "results"
 T = TypeVar("T")
 READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine
+# The CPU features reduced precision runs on: AMX tiles, native bf16 and int8 dot products, and the baseline.
+PRECISION_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
 def timed(reps: int, step: Callable[[], T]) -> tuple[float, T]:
@@ -64,7 +68,7 @@ def running_server(store_dir: Path, env: dict[str, str] | None = None) -> Iterat
     with log_path.open("wb") as log, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as server:
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
-                yield client, wait_until_ready(client, server, log_path)
+                yield client, wait_until_ready(client, server, log_path).json()
         finally:
             server.terminate()
             try:
@@ -81,20 +85,23 @@ def server_process(port: int) -> psutil.Process:
     sys.exit(f"no child process serving port {port}")
 
 
-def wait_until_ready(client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    """Poll /readyz; fail fast, with the server's own words, if it exits or never becomes ready."""
+def wait_until_ready(
+    client: httpx.Client, server: subprocess.Popen[bytes], log_path: Path, path: str = "/readyz"
+) -> httpx.Response:
+    """Poll ``path`` (camserve's /readyz, or a peer server's health check) until it answers 200; fail fast, with
+    the server's own words, if it exits or never becomes ready."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"camserve serve exited with {server.returncode}:\n{log_path.read_text()[-2000:]}")
+            sys.exit(f"{server.args!r} exited with {server.returncode}:\n{log_path.read_text()[-2000:]}")
         try:
-            response = client.get("/readyz")
+            response = client.get(path)
         except httpx.TransportError:
             response = None
         if response is not None and response.status_code == 200:
-            return response.json()
+            return response
         time.sleep(0.25)
-    sys.exit(f"camserve serve not ready after {READY_TIMEOUT_S:.0f}s:\n{log_path.read_text()[-2000:]}")
+    sys.exit(f"{server.args!r} not ready after {READY_TIMEOUT_S:.0f}s:\n{log_path.read_text()[-2000:]}")
 
 
 def synthetic_photo(width: int, height: int, rng: np.random.Generator) -> Image.Image:
@@ -127,9 +134,15 @@ def load_average_1m() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it; ``platform.processor()`` is often empty there."""
+    return cpu_model_name() or platform.processor() or platform.machine()
+
+
 def environment(load_before: float, load_after: float) -> dict[str, Any]:
     """Torch and machine facts for the JSON; a 1-minute load average well above the CPU count means the
-    neighbours were measured as much as camserve."""
+    neighbours were measured as much as camserve. The CPU flags say which reduced precisions it computes
+    natively (bf16, int8), which decides what the runtimes can offer."""
     return {
         "torch": {
             "version": torch.__version__,
@@ -139,6 +152,8 @@ def environment(load_before: float, load_after: float) -> dict[str, Any]:
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model(),
+            "cpu_flags": {flag: flag in cpu_flags() for flag in PRECISION_FLAGS},
             "load_average_1m": {"before": load_before, "after": load_after},
         },
     }

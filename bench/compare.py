@@ -39,7 +39,7 @@ COLUMNS = (
     ("p99_ms", "p99 ms", 9),
     ("server_cpu_ms_per_request", "srv cpu", 8),
     ("batch_mean", "batch", 6),
-    ("non_201", "non-201", 8),
+    ("errors", "errors", 8),
 )
 
 

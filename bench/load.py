@@ -64,6 +64,7 @@ from common import (
 from PIL import Image, ImageOps
 from prometheus_client.parser import text_string_to_metric_families
 
+from camserve.models.predictor import Predictor
 from camserve.models.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.security import API_KEY_HEADER
@@ -84,7 +85,7 @@ REQUEST_TIMEOUT_S = 300.0  # a queued request at concurrency 64 on 2 shared core
 TARGETS = {
     "c1_p50_over_forward_b1": ("<=", 1.25),
     "c16_throughput_over_best_forward": (">=", 0.8),
-    "c64_non_201": ("<=", 0),
+    "c64_errors": ("<=", 0),
     "c64_p99_over_c16_p50": ("<=", 3.0),
 }
 
@@ -95,6 +96,20 @@ class Photo:
     width: int
     height: int
     data: bytes
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server takes uploads (multipart field ``file``) and the status it answers one with: camserve's
+    ``POST /predictions`` by default, a peer server's own elsewhere (bench/serving.py). Only camserve's answers
+    carry ``timings.inference_ms`` and only its /metrics the forward totals (``camserve``)."""
+
+    path: str = "/predictions"
+    success: str = "201"
+    camserve: bool = True
+
+
+CAMSERVE = Endpoint()
 
 
 @dataclass(frozen=True)
@@ -157,67 +172,78 @@ def uploads(base_url: str, headers: dict[str, str], concurrency: int) -> aiohttp
     )
 
 
-async def post(session: aiohttp.ClientSession, photo: Photo) -> Outcome:
+async def post(session: aiohttp.ClientSession, photo: Photo, endpoint: Endpoint = CAMSERVE) -> Outcome:
     form = aiohttp.FormData()
     form.add_field("file", photo.data, filename=f"{photo.name}.jpg", content_type="image/jpeg")
     started = time.perf_counter()
     try:
-        async with session.post("/predictions", data=form) as response:
+        async with session.post(endpoint.path, data=form) as response:
             body = await response.read()
     except (aiohttp.ClientError, TimeoutError) as error:
         return Outcome(type(error).__name__, time.perf_counter() - started, None)
     latency = time.perf_counter() - started
-    inference_ms = json.loads(body)["timings"]["inference_ms"] if response.status == 201 else None
-    return Outcome(str(response.status), latency, inference_ms)
+    status = str(response.status)
+    timed = endpoint.camserve and status == endpoint.success
+    return Outcome(status, latency, json.loads(body)["timings"]["inference_ms"] if timed else None)
 
 
-async def drive(session: aiohttp.ClientSession, photos: list[Photo], concurrency: int, count: int) -> list[Outcome]:
+async def drive(
+    session: aiohttp.ClientSession, photos: list[Photo], concurrency: int, count: int, endpoint: Endpoint = CAMSERVE
+) -> list[Outcome]:
     """``concurrency`` workers share one queue of ``count`` requests, so exactly that many are in flight."""
     order: Iterator[Photo] = itertools.islice(itertools.cycle(photos), count)
     outcomes: list[Outcome] = []
 
     async def worker() -> None:
         for photo in order:  # one iterator shared by all workers: each photo is sent once
-            outcomes.append(await post(session, photo))
+            outcomes.append(await post(session, photo, endpoint))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcomes
 
 
-def summarise(outcomes: list[Outcome], wall_s: float) -> dict[str, Any]:
-    """Throughput counts only 201s over the timed wall clock; quantiles are of the 201s' latencies."""
-    ok = [o for o in outcomes if o.status == "201"]
+def summarise(outcomes: list[Outcome], wall_s: float, success: str = CAMSERVE.success) -> dict[str, Any]:
+    """Throughput counts only successes (camserve's 201s) over the timed wall clock; quantiles are of their
+    latencies; every other answer or transport error is an error."""
+    ok = [o for o in outcomes if o.status == success]
     inference = [o.inference_ms for o in ok if o.inference_ms is not None]
     return {
         "requests": len(outcomes),
         "wall_s": round(wall_s, 2),
         "throughput_rps": round(len(ok) / wall_s, 2),
         **quantiles_ms([o.latency_s for o in ok]),
-        "non_201": len(outcomes) - len(ok),
+        "errors": len(outcomes) - len(ok),
         "status_503": sum(o.status == "503" for o in outcomes),
-        "failures": dict(Counter(o.status for o in outcomes if o.status != "201")),
+        "failures": dict(Counter(o.status for o in outcomes if o.status != success)),
         "server_inference_mean_ms": round(statistics.fmean(inference), 2) if inference else None,
     }
 
 
 def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    """The process's CPU time and its children's: a server such as LitServe works in child processes."""
+    processes = [process, *process.children(recursive=True)]
+    return sum(times.user + times.system for times in (p.cpu_times() for p in processes))
 
 
 class ForwardTimer:
     """The bare forward, in this process, on the service's own inputs: the limit camserve is measured against.
 
-    The checkpoint comes from the same ``CAMSERVE_*`` settings as the server's, pinned to the backend, device
-    type and precision the server reported, so the two sides run the same arithmetic.
+    ``served`` loads the checkpoint from the same ``CAMSERVE_*`` settings as the server's, pinned to the backend,
+    device type and precision the server reported, so the two sides run the same arithmetic; bench/serving.py
+    times every runtime and precision it can load.
     """
 
-    def __init__(self, ready: dict[str, Any], photos: list[Photo]) -> None:
+    def __init__(self, predictor: Predictor, photos: list[Photo], max_pixels: int) -> None:
+        self.predictor = predictor
+        self._inputs = {p.name: prepare(p.data, predictor.metadata, max_pixels).pixels for p in photos}
+
+    @classmethod
+    def served(cls, ready: dict[str, Any], photos: list[Photo]) -> "ForwardTimer":
+        """The runtime, device type and precision the server reported in its /readyz body ``ready``."""
         settings = Settings(
             device=ready["device"].partition(":")[0], precision=ready["precision"], backend=ready["backend"]
         )
-        self.predictor = load_predictor(settings.backend, settings.runtime_request())
-        self._inputs = {p.name: prepare(p.data, self.predictor.metadata, settings.max_pixels).pixels for p in photos}
+        return cls(load_predictor(settings.backend, settings.runtime_request()), photos, settings.max_pixels)
 
     def batch(self, size: int) -> np.ndarray:
         inputs = list(self._inputs.values())
@@ -293,24 +319,25 @@ async def run_level(
     requests: int,
     warmup: int,
     server: psutil.Process,
+    endpoint: Endpoint = CAMSERVE,
 ) -> dict[str, Any]:
     """One level: ``warmup`` untimed requests at the same concurrency (connections open, batches formed),
     then ``requests`` timed ones, with the CPU time the server and this client spent on them."""
     async with uploads(base_url, headers, concurrency) as http:
-        await drive(http, photos, concurrency, warmup)
+        await drive(http, photos, concurrency, warmup, endpoint)
         this = psutil.Process()
-        forwards = await forward_totals(http)
+        forwards = await forward_totals(http, endpoint)
         server_cpu, client_cpu = cpu_seconds(server), cpu_seconds(this)
         started = time.perf_counter()
-        outcomes = await drive(http, photos, concurrency, requests)
+        outcomes = await drive(http, photos, concurrency, requests, endpoint)
         wall_s = time.perf_counter() - started
         server_cpu, client_cpu = cpu_seconds(server) - server_cpu, cpu_seconds(this) - client_cpu
-        forwards = {name: total - forwards[name] for name, total in (await forward_totals(http)).items()}
-    batches, forwarded, forward_s = (forwards[name] for name in FORWARD_TOTALS)
+        forwards = {name: total - forwards[name] for name, total in (await forward_totals(http, endpoint)).items()}
+    batches, forwarded, forward_s = (forwards.get(name, 0.0) for name in FORWARD_TOTALS)
     return {
         "concurrency": concurrency,
         "warmup": warmup,
-        **summarise(outcomes, wall_s),
+        **summarise(outcomes, wall_s, endpoint.success),
         "server_cpu_ms_per_request": round(1000.0 * server_cpu / requests, 2),
         "client_cpu_ms_per_request": round(1000.0 * client_cpu / requests, 2),
         "batch_mean": round(forwarded / batches, 2) if batches else None,
@@ -318,9 +345,12 @@ async def run_level(
     }
 
 
-async def forward_totals(http: aiohttp.ClientSession) -> dict[str, float]:
+async def forward_totals(http: aiohttp.ClientSession, endpoint: Endpoint = CAMSERVE) -> dict[str, float]:
     """The server's running totals of forward passes, photos forwarded and forward seconds, from /metrics:
-    their change over a level says how big its batches were and what a photo's forward cost in the server."""
+    their change over a level says how big its batches were and what a photo's forward cost in the server.
+    Empty for a server other than camserve, whose /metrics (if any) says nothing of the kind."""
+    if not endpoint.camserve:
+        return {}
     async with http.get("/metrics") as response:
         response.raise_for_status()
         text = await response.text()
@@ -353,7 +383,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (http, ready):
         base_url = str(http.base_url)
         server = server_process(http.base_url.port)
-        timer = ForwardTimer(ready, photos)
+        timer = ForwardTimer.served(ready, photos)
         reference = asyncio.run(run_reference(base_url, headers, reference_photos, timer, requests or 40, warmup or 5))
         print(f"  reference c1 500x375: p50 {reference['p50_ms']} ms", file=sys.stderr)
         tables = [timer.table(batch_sizes, reps)]
@@ -384,7 +414,7 @@ def ratios(reference: dict[str, Any], levels: list[dict[str, Any]]) -> dict[str,
     values = {
         "c1_p50_over_forward_b1": divide(reference["p50_ms"], reference["forward_b1_p50_ms"]),
         "c16_throughput_over_best_forward": c16 and c16["throughput_over_forward"],
-        "c64_non_201": c64 and c64["non_201"],
+        "c64_errors": c64 and c64["errors"],
         "c64_p99_over_c16_p50": divide(c64 and c64["p99_ms"], c16 and c16["p50_ms"]),
     }
     results = {}
@@ -437,7 +467,7 @@ def print_table(results: dict[str, Any]) -> None:
         "p50 ms",
         "p95 ms",
         "p99 ms",
-        "non-201",
+        "errors",
         "503",
         "infer ms",
         "limit/s",
@@ -457,7 +487,7 @@ def print_table(results: dict[str, Any]) -> None:
         extra = (f"{row[k]:{w}.1f}" if row.get(k) is not None else f"{'-':>{w}}" for k, w in keys_widths)
         print(
             f"{name:>14} {row['requests']:5d} {row['throughput_rps']:8.2f} {p50} {p95} {p99} "
-            f"{row['non_201']:8d} {row['status_503']:5d} {inference} {' '.join(extra)}"
+            f"{row['errors']:8d} {row['status_503']:5d} {inference} {' '.join(extra)}"
         )
     forward_b1 = results["reference"]["forward_b1_p50_ms"]
     print(f"(c1 500x375 alternates one POST and one bare batch-1 forward: forward p50 {forward_b1} ms)")
