@@ -10,7 +10,7 @@ MODEL_VERSION ?= 0.0.0-dev
 
 $(BIN)/camserve: pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,train]'
+	$(BIN)/pip install --quiet -e '.[test,train,bench]'
 	touch $@
 
 serve: $(BIN)/camserve

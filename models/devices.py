@@ -24,6 +24,8 @@ def resolve_device(choice: DeviceChoice) -> torch.device:
 
 
 def resolve_precision(choice: PrecisionChoice, device: torch.device) -> Precision:
+    if choice == "int8":
+        raise RuntimeError("precision 'int8' is served by the openvino runtime (camserve quantize makes it)")
     if choice == "fp16" and device.type == "cpu":
         raise RuntimeError("precision 'fp16' is supported on CUDA only; use 'bf16' or 'fp32' on CPU")
     if choice != "auto":

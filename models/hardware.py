@@ -9,18 +9,30 @@ CPUINFO = Path("/proc/cpuinfo")
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 
 
+def _cpuinfo_field(name: str) -> str:
+    """The first CPU's ``name`` line in /proc/cpuinfo ("" where there is none, as off Linux)."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return ""
+
+
 @cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux reports them (empty elsewhere). The kernel lists a flag only when it
     also enables the feature, so a listed flag can be used."""
-    try:
-        text = CPUINFO.read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
+    return frozenset(_cpuinfo_field("flags").split())
+
+
+@cache
+def cpu_model_name() -> str:
+    """The CPU's model as Linux names it: machines with the same flags can still differ in speed."""
+    return _cpuinfo_field("model name")
 
 
 def usable_cores() -> int:

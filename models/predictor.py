@@ -13,8 +13,8 @@ from camserve.models.metadata import ModelMetadata
 __all__ = ["DeviceChoice", "Precision", "PrecisionChoice", "Prediction", "Predictor", "check_batch", "warm_up"]
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
-PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
-Precision = Literal["fp32", "bf16", "fp16"]
+PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
 
 
 @dataclass(frozen=True)

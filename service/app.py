@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from camserve import __version__
 from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
+from camserve.models.selection import RuntimeChoice, choose_runtime
 from camserve.service.errors import install_error_handlers
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
@@ -27,17 +28,27 @@ log = logging.getLogger("camserve")
 
 
 def create_app(
-    settings: Settings | None = None, predictor: Predictor | None = None, metrics: Metrics | None = None
+    settings: Settings | None = None,
+    predictor: Predictor | None = None,
+    metrics: Metrics | None = None,
+    runtime: RuntimeChoice | None = None,
 ) -> FastAPI:
     """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready.
-    ``metrics`` is given when the server's connection guard reports into the same registry."""
+    ``metrics`` is given when the server's connection guard reports into the same registry; ``runtime`` says
+    how a given predictor's runtime was chosen (reported in /readyz and /metrics)."""
     settings = settings or get_settings()
     metrics = metrics or Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        request = settings.runtime_request()
+        chosen = runtime or (
+            RuntimeChoice(predictor.runtime, predictor.precision, "given")
+            if predictor
+            else choose_runtime(settings.backend, request)
+        )
         engine = InferenceEngine(
-            predictor or load_predictor(settings.backend, settings.runtime_request()),
+            predictor or load_predictor(chosen, request),
             metrics,
             max_batch_size=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000.0,
@@ -51,7 +62,9 @@ def create_app(
             store=store,
             metrics=metrics,
             rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
+            runtime=chosen,
         )
+        metrics.record_runtime(chosen, engine.predictor.runtime, engine.predictor.precision)
         warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
         sweeping = None
         if settings.retention_s is not None:
@@ -67,6 +80,7 @@ def create_app(
             engine.predictor.device,
             engine.predictor.precision,
         )
+        log.info("camserve: runtime chosen: %s", chosen.describe())
         try:
             yield
         finally:

@@ -17,6 +17,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from camserve.models.selection import RuntimeChoice
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -103,8 +105,30 @@ class Metrics:
         )
         for reason in Closed:
             self.connections_closed.labels(reason.value)
+        self.runtime = Gauge(
+            "camserve_runtime_info",
+            "1 for the runtime and precision serving, and how they were chosen.",
+            ["runtime", "precision", "source"],
+            registry=self.registry,
+        )
+        self.runtime_candidates = Gauge(
+            "camserve_runtime_candidate_forward_seconds",
+            "Each candidate's measured forward on this machine (CAMSERVE_BACKEND=auto): per photo, by batch size.",
+            ["runtime", "precision", "batch_size"],
+            registry=self.registry,
+        )
         # process_resident_memory_bytes, process_open_fds, CPU seconds: the standard process metrics.
         ProcessCollector(registry=self.registry)
+
+    def record_runtime(self, choice: RuntimeChoice, runtime: str, precision: str) -> None:
+        """The serving runtime, and the figures ``auto`` chose it by (none for a runtime named in settings)."""
+        self.runtime.labels(runtime, precision, choice.source).set(1)
+        for m in choice.measurements:
+            if m.single_ms is not None and m.batch_ms_per_photo is not None:
+                self.runtime_candidates.labels(m.runtime, m.precision, "1").set(m.single_ms / 1000.0)
+                self.runtime_candidates.labels(m.runtime, m.precision, str(m.batch_size)).set(
+                    m.batch_ms_per_photo / 1000.0
+                )
 
     def observe(self, stage: Stage, seconds: float) -> None:
         self.stage_latency.labels(stage.value).observe(seconds)

@@ -85,11 +85,31 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class RuntimeCandidate(BaseModel):
+    runtime: str
+    precision: str
+    single_ms: float | None = Field(description="Median forward of one photo on this machine, in ms.")
+    batch_ms_per_photo: float | None = Field(description="Median forward of a full batch, per photo, in ms.")
+    batch_size: int
+    skipped: str | None = Field(description="Why this candidate was not timed (null when it was).")
+
+
+class RuntimeSelection(BaseModel):
+    source: str = Field(
+        description="setting: CAMSERVE_BACKEND named it; cuda: PyTorch on CUDA; measured: timed at this start; "
+        "cached: timed at an earlier start on this machine, weights and libraries; given: loaded by the caller."
+    )
+    fastest_single: str | None = Field(description="runtime:precision fastest for one photo (measured choices).")
+    fastest_batch: str | None = Field(description="runtime:precision fastest per photo in full batches: served.")
+    candidates: list[RuntimeCandidate]
+
+
 class Readiness(BaseModel):
     ready: bool
     model: ModelInfo
     backend: str
     device: str
     precision: str
+    runtime_selection: RuntimeSelection
     storage: Storage
     warnings: list[str]

@@ -6,6 +6,7 @@ from cachetools import LRUCache
 from fastapi import Request
 
 from camserve.models.metadata import ModelMetadata
+from camserve.models.selection import RuntimeChoice
 from camserve.service.inference import InferenceEngine
 from camserve.service.metrics import Metrics
 from camserve.service.results import model_info
@@ -21,6 +22,7 @@ class AppState:
     store: PredictionStore
     metrics: Metrics
     rendered: LRUCache[tuple[object, ...], bytes]
+    runtime: RuntimeChoice
 
     @property
     def metadata(self) -> ModelMetadata:

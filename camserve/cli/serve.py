@@ -8,6 +8,7 @@ from typing import Any
 import uvicorn
 
 from camserve.models.runtimes import load_predictor
+from camserve.models.selection import choose_runtime
 from camserve.service.app import create_app
 from camserve.service.connections import ConnectionLimits, guarded_protocol
 from camserve.service.metrics import Metrics
@@ -44,11 +45,13 @@ def ensure_open_files(needed: int) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
-    predictor = load_predictor(settings.backend, settings.runtime_request())  # a bad checkpoint fails before binding
+    request = settings.runtime_request()
+    runtime = choose_runtime(settings.backend, request)  # auto may time the candidates first (cached)
+    predictor = load_predictor(runtime, request)  # a bad checkpoint fails before binding
     ensure_open_files(settings.max_connections + SPARE_FILES)
     metrics = Metrics()
     uvicorn.run(
-        create_app(settings, predictor, metrics),
+        create_app(settings, predictor, metrics, runtime),
         host=settings.host,
         port=settings.port,
         http=guarded_protocol(connection_limits(settings), metrics),

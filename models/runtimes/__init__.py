@@ -3,6 +3,7 @@
 A runtime is a module in this package whose file name is the runtime's name (``torch.py`` is ``torch``,
 ``onnxruntime.py`` is ``onnxruntime``) and which defines::
 
+    PRECISIONS: tuple[Precision, ...]   # what it can run; CAMSERVE_BACKEND=auto times these
     def load(request: RuntimeRequest) -> Predictor
 
 It may import its own dependency at the top: this package lists runtimes without importing them and
@@ -12,19 +13,21 @@ runtime is adding one file here (and its tests); ``CAMSERVE_BACKEND`` then accep
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from camserve.models.hardware import cpu_has_amx, cuda_available
 from camserve.models.predictor import DeviceChoice, PrecisionChoice, Predictor
+
+if TYPE_CHECKING:
+    from camserve.models.selection import RuntimeChoice
 
 __all__ = [
     "AUTO",
     "RuntimeRequest",
     "UnknownRuntime",
     "check_runtime_name",
-    "choose_runtime",
     "load_predictor",
     "runtime_names",
 ]
@@ -35,12 +38,14 @@ AUTO = "auto"
 @dataclass(frozen=True)
 class RuntimeRequest:
     """What the settings ask of a runtime. ``device`` and ``precision`` may be ``auto``; a runtime that
-    cannot honour them raises ``RuntimeError`` saying why."""
+    cannot honour them raises ``RuntimeError`` saying why. ``batch_size`` is the largest batch the caller
+    will forward: what ``auto`` times a full batch at."""
 
     weights_path: Path
     device: DeviceChoice = "auto"
     precision: PrecisionChoice = "auto"
     cache_dir: Path = Path("var/onnx")
+    batch_size: int = 8
 
 
 @cache
@@ -61,20 +66,16 @@ def check_runtime_name(choice: str) -> str:
     return choice
 
 
-def choose_runtime(choice: str, device: str, precision: str) -> str:
-    """The runtime for a ``CAMSERVE_BACKEND`` value: a name as given, or for ``auto`` PyTorch on CUDA and for
-    reduced precision on the CPU, and ONNX Runtime for fp32 on the CPU (faster there: README, Settings)."""
-    if check_runtime_name(choice) != AUTO:
-        return choice
-    on_cuda = device == "cuda" or (device == AUTO and cuda_available())
-    reduced = precision in ("bf16", "fp16") or (precision == AUTO and cpu_has_amx())
-    return "torch" if on_cuda or reduced else "onnxruntime"
-
-
-def load_predictor(choice: str, request: RuntimeRequest) -> Predictor:
+def load_predictor(choice: "str | RuntimeChoice", request: RuntimeRequest) -> Predictor:
     """The one factory for predictors: the service, the command line and the benchmarks all load through it.
-    A missing or bad checkpoint raises ``CheckpointError`` with a one-line reason."""
-    name = choose_runtime(choice, request.device, request.precision)
-    module = importlib.import_module(f"{__name__}.{name}")
-    predictor: Predictor = module.load(request)
+
+    ``choice`` is a ``CAMSERVE_BACKEND`` value (``auto`` is settled by ``camserve.models.selection``, which
+    may time the candidates first) or a choice already made. A missing or bad
+    checkpoint raises ``CheckpointError`` with a one-line reason.
+    """
+    from camserve.models.selection import RuntimeChoice, choose_runtime
+
+    chosen = choice if isinstance(choice, RuntimeChoice) else choose_runtime(choice, request)
+    module = importlib.import_module(f"{__name__}.{chosen.runtime}")
+    predictor: Predictor = module.load(replace(request, precision=chosen.precision))
     return predictor

@@ -16,7 +16,9 @@ from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.predictor import Precision, Prediction, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
 
-__all__ = ["OnnxRuntimePredictor", "load"]
+__all__ = ["PRECISIONS", "OnnxRuntimePredictor", "load"]
+
+PRECISIONS: tuple[Precision, ...] = ("fp32",)
 
 
 class OnnxRuntimePredictor:

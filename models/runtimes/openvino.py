@@ -1,9 +1,9 @@
-"""OpenVINO on the CPU: the checkpoint's ONNX export (``camserve.models.export``), compiled by OpenVINO, in fp32
-or in bf16 where the CPU computes bf16 natively. No torch once the export exists.
+"""OpenVINO on the CPU: fp32 and bf16 from the checkpoint's ONNX export (``camserve.models.export``), int8
+from the graph ``camserve quantize`` made beside the weights. No torch once the export exists.
 
-``auto`` precision is fp32: a reduced precision is served only when asked for (``CAMSERVE_PRECISION=bf16``),
-until an accuracy gate decides it. bf16 is refused on CPUs without native bf16 (OpenVINO would emulate it,
-slower than fp32).
+int8 is served only while the gate record beside the weights (``camserve.models.gate``) says it passed, for
+these weights and this very graph. bf16 is refused on CPUs without native bf16 (OpenVINO would emulate it,
+slower than fp32); it is served when asked for, and chosen by ``auto`` only once the gate passed it too.
 """
 
 import threading
@@ -13,14 +13,17 @@ import numpy as np
 import openvino
 
 from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
+from camserve.models.gate import gate_record_path, int8_files, load_gate_record
 from camserve.models.hardware import usable_cores
 from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.predictor import Precision, Prediction, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
 
-__all__ = ["OpenVinoPredictor", "load", "native_bf16"]
+__all__ = ["PRECISIONS", "OpenVinoPredictor", "gated_int8", "load", "native_bf16"]
 
-_INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
+# int8 layers run in int8 whatever the hint; the rest stay fp32 on every CPU, as the gate measured them.
+_INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 def native_bf16(core: openvino.Core) -> bool:
@@ -36,7 +39,7 @@ class OpenVinoPredictor:
     hook_count = 0  # no hooks: the maps are a graph output
 
     def __init__(
-        self, core: openvino.Core, onnx_path: Path, metadata: ModelMetadata, precision: Precision, threads: int
+        self, core: openvino.Core, model_path: Path, metadata: ModelMetadata, precision: Precision, threads: int
     ) -> None:
         self.metadata = metadata
         self.precision: Precision = precision
@@ -47,7 +50,7 @@ class OpenVinoPredictor:
             "NUM_STREAMS": "1",
             "INFERENCE_NUM_THREADS": str(threads),
         }
-        compiled = core.compile_model(core.read_model(onnx_path), "CPU", config)
+        compiled = core.compile_model(core.read_model(model_path), "CPU", config)
         self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in OUTPUT_NAMES]
         self._lock = threading.Lock()
@@ -65,12 +68,28 @@ class OpenVinoPredictor:
 def load(request: RuntimeRequest) -> OpenVinoPredictor:
     if request.device not in (AUTO, "cpu") or request.precision == "fp16":
         raise RuntimeError(
-            f"backend 'openvino' runs fp32 or bf16 on the CPU, not {request.precision} on {request.device}"
+            f"backend 'openvino' runs fp32, bf16 or int8 on the CPU, not {request.precision} on {request.device}"
         )
     core = openvino.Core()
-    precision: Precision = "bf16" if request.precision == "bf16" else "fp32"
+    precision: Precision = "fp32" if request.precision == "auto" else request.precision
     if precision == "bf16" and not native_bf16(core):
         raise RuntimeError("backend 'openvino': this CPU has no native bf16 (no avx512_bf16 or AMX); use fp32")
     metadata = load_metadata(request.weights_path)  # first: a missing or bad checkpoint fails in its words
-    onnx_path = cached_onnx_export(request.weights_path, request.cache_dir)
-    return OpenVinoPredictor(core, onnx_path, metadata, precision, threads=usable_cores())
+    model_path = gated_int8(request.weights_path) if precision == "int8" else None
+    model_path = model_path or cached_onnx_export(request.weights_path, request.cache_dir)
+    return OpenVinoPredictor(core, model_path, metadata, precision, threads=usable_cores())
+
+
+def gated_int8(weights_path: Path) -> Path:
+    """The int8 graph beside the weights, if the gate record passed exactly it; else why not, as an error."""
+    files = int8_files(weights_path)
+    record = load_gate_record(weights_path)
+    if not files.xml.exists() or record is None:
+        raise RuntimeError(f"no gated int8 graph for {weights_path}: run camserve quantize (weights/README.md)")
+    if record.artifacts.get("openvino:int8") != files.sha256():
+        raise RuntimeError(f"{files.xml} is not the int8 graph the gate measured: run camserve quantize again")
+    if not record.passed("openvino", "int8"):
+        raise RuntimeError(
+            f"the int8 graph for {weights_path} failed the accuracy gate ({gate_record_path(weights_path)})"
+        )
+    return files.xml

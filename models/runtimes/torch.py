@@ -15,7 +15,9 @@ from camserve.models.network import CamNetwork
 from camserve.models.predictor import Prediction, check_batch
 from camserve.models.runtimes import RuntimeRequest
 
-__all__ = ["TorchPredictor", "capture_output", "load"]
+__all__ = ["PRECISIONS", "TorchPredictor", "capture_output", "load"]
+
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")  # fp16 on CUDA only
 
 
 @contextmanager

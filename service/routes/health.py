@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from camserve.service.schemas import Readiness, Storage
+from camserve.models.selection import RuntimeChoice
+from camserve.service.schemas import Readiness, RuntimeCandidate, RuntimeSelection, Storage
 from camserve.service.state import AppState, get_state
 
 router = APIRouter(tags=["operations"])
@@ -29,6 +30,7 @@ async def readyz(state: State) -> JSONResponse:
         backend=state.engine.predictor.runtime,
         device=str(state.engine.predictor.device),
         precision=state.engine.predictor.precision,
+        runtime_selection=runtime_selection(state.runtime),
         storage=Storage(keeps_photos=state.settings.store_photos, retention_s=state.settings.retention_s),
         warnings=warnings,
     )
@@ -38,3 +40,23 @@ async def readyz(state: State) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics(state: State) -> Response:
     return state.metrics.render()
+
+
+def runtime_selection(choice: RuntimeChoice) -> RuntimeSelection:
+    candidates = [
+        RuntimeCandidate(
+            runtime=m.runtime,
+            precision=m.precision,
+            single_ms=m.single_ms,
+            batch_ms_per_photo=m.batch_ms_per_photo,
+            batch_size=m.batch_size,
+            skipped=m.skipped,
+        )
+        for m in choice.measurements
+    ]
+    return RuntimeSelection(
+        source=choice.source,
+        fastest_single=choice.fastest_single,
+        fastest_batch=choice.fastest_batch,
+        candidates=candidates,
+    )

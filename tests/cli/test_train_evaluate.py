@@ -15,9 +15,12 @@ from tests.support.photos import SYNTHETIC_PER_CLASS, write_image_folder
 
 @pytest.fixture
 def cpu_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Training and evaluation follow CAMSERVE_DEVICE and CAMSERVE_PRECISION; pin them for reproducible numbers."""
+    """Training and evaluation follow CAMSERVE_DEVICE, CAMSERVE_PRECISION and CAMSERVE_BACKEND; pin them for
+    reproducible numbers, and so that the test-only architectures load in this process (``auto`` would time
+    runtimes in subprocesses, where they are not registered)."""
     monkeypatch.setenv("CAMSERVE_DEVICE", "cpu")
     monkeypatch.setenv("CAMSERVE_PRECISION", "fp32")
+    monkeypatch.setenv("CAMSERVE_BACKEND", "torch")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from camserve.models import hardware
 @pytest.fixture(autouse=True)
 def fresh_caches() -> None:
     hardware.cpu_flags.cache_clear()
+    hardware.cpu_model_name.cache_clear()
     hardware.cuda_available.cache_clear()
 
 
@@ -19,6 +20,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(hardware, "CPUINFO", cpuinfo)
     assert hardware.cpu_flags() == {"fpu", "avx2", "amx_tile", "avx512_bf16"}
     assert hardware.cpu_has_amx()
+    assert hardware.cpu_model_name() == "Test CPU"
 
 
 def test_no_amx_without_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,6 +33,7 @@ def test_no_amx_without_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_no_cpuinfo_means_no_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hardware, "CPUINFO", tmp_path / "absent")
     assert hardware.cpu_flags() == frozenset()
+    assert hardware.cpu_model_name() == ""
 
 
 def test_no_nvidia_driver_means_no_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

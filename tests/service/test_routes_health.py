@@ -1,15 +1,18 @@
 """Operations endpoints: liveness, readiness with the model's honesty, Prometheus metrics, OpenAPI."""
 
+import logging
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
 import torch
 from fastapi.testclient import TestClient
 
 import camserve
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.runtimes.torch import TorchPredictor
+from camserve.models.selection import Measurement, RuntimeChoice
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
 from tests.support.servers import wait_until_ready
@@ -29,6 +32,45 @@ def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
     assert body["precision"] == "fp32"
     assert body["model"]["trained"] is True
     assert body["warnings"] == []
+    assert body["runtime_selection"]["source"] == "given"  # loaded by the fixture, not chosen by the app
+
+
+def test_readyz_and_metrics_report_a_measured_choice(
+    settings: Settings, served_predictor: TorchPredictor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What ``auto`` timed, and why it chose what serves: in /readyz, /metrics and the log."""
+    choice = RuntimeChoice(
+        "torch",
+        "fp32",
+        "measured",
+        (
+            Measurement("torch", "fp32", 20.0, 80.0, 8),
+            Measurement("openvino", "bf16", skipped="this CPU has no native bf16"),
+        ),
+        fastest_single="torch:fp32",
+        fastest_batch="torch:fp32",
+    )
+    with (
+        caplog.at_level(logging.INFO, logger="camserve"),
+        TestClient(create_app(settings, served_predictor, runtime=choice)) as client,
+    ):
+        wait_until_ready(client)
+        selection = client.get("/readyz").json()["runtime_selection"]
+        text = client.get("/metrics").text
+    assert selection["source"] == "measured"
+    assert selection["fastest_batch"] == "torch:fp32"
+    assert selection["candidates"][0] == {
+        "runtime": "torch",
+        "precision": "fp32",
+        "single_ms": 20.0,
+        "batch_ms_per_photo": 10.0,
+        "batch_size": 8,
+        "skipped": None,
+    }
+    assert selection["candidates"][1]["skipped"] == "this CPU has no native bf16"
+    assert 'camserve_runtime_info{precision="fp32",runtime="torch",source="measured"} 1.0' in text
+    assert 'camserve_runtime_candidate_forward_seconds{batch_size="8",precision="fp32",runtime="torch"} 0.01' in text
+    assert "runtime chosen: torch:fp32 (measured); torch:fp32 20.0 ms single" in caplog.text
 
 
 def test_readyz_warns_when_the_weights_are_marked_untrained(settings: Settings, tiny_checkpoint: Path) -> None:

@@ -1,13 +1,17 @@
 """The OpenVINO runtime: the PyTorch path's answers and class maps in fp32, the same labels in bf16 where the
-CPU has it, and clear refusals for what it cannot do."""
+CPU has it and in the shipped int8 graph, int8 only where the gate passed that very graph for these weights,
+and clear refusals for what it cannot do."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import openvino
 import pytest
 
-from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.gate import gate_record_path, int8_files, load_gate_record
+from camserve.models.metadata import SHIPPED_WEIGHTS, load_metadata
+from camserve.models.preprocess import prepare
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.openvino import OpenVinoPredictor, load, native_bf16
 from camserve.models.runtimes.torch import TorchPredictor
@@ -23,6 +27,11 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fp32(export_dir: Path) -> OpenVinoPredictor:
     return load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32", cache_dir=export_dir))
+
+
+@pytest.fixture(scope="module")
+def chelsea_input(chelsea_bytes: bytes) -> np.ndarray:
+    return prepare(chelsea_bytes, load_metadata(SHIPPED_WEIGHTS), max_pixels=50_000_000).pixels[None]
 
 
 def random_batch(size: int, side: int, seed: int = 0) -> np.ndarray:
@@ -74,10 +83,69 @@ def test_bf16_is_refused_without_native_bf16(export_dir: Path) -> None:
 @pytest.mark.parametrize(("device", "precision"), [("cpu", "fp16"), ("cuda", "fp32")])
 def test_what_it_cannot_run_is_refused(device: str, precision: str, export_dir: Path) -> None:
     request = RuntimeRequest(SHIPPED_WEIGHTS, device=device, precision=precision, cache_dir=export_dir)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="'openvino' runs fp32 or bf16 on the CPU"):
+    with pytest.raises(RuntimeError, match="'openvino' runs fp32, bf16 or int8 on the CPU"):
         load(request)
 
 
 def test_rejects_a_batch_of_the_wrong_shape(fp32: OpenVinoPredictor) -> None:
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         fp32.predict(np.zeros((3, 144, 144), dtype=np.float32))
+
+
+def test_the_shipped_int8_graph_passed_the_gate_and_keeps_the_answers(
+    served_predictor: TorchPredictor, chelsea_input: np.ndarray
+) -> None:
+    record = load_gate_record(SHIPPED_WEIGHTS)
+    assert record is not None and record.passed("openvino", "int8")
+    assert set(record.results["openvino:int8"]) == {"validation", "full_resolution"}
+    int8 = load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="int8"))
+    assert (int8.runtime, int8.precision) == ("openvino", "int8")
+    (ours,), (reference,) = int8.predict(chelsea_input), served_predictor.predict(chelsea_input)
+    assert ours.label_index() == reference.label_index()
+    assert np.corrcoef(ours.class_maps.ravel(), reference.class_maps.ravel())[0, 1] > 0.99
+
+
+@pytest.fixture
+def weights_copy(tmp_path: Path) -> Path:
+    """The shipped weights, int8 graph and gate record, copied where a test may spoil them."""
+    weights = tmp_path / SHIPPED_WEIGHTS.name
+    for source in (SHIPPED_WEIGHTS, *vars(int8_files(SHIPPED_WEIGHTS)).values(), gate_record_path(SHIPPED_WEIGHTS)):
+        shutil.copy(source, tmp_path / source.name)
+    shutil.copy(SHIPPED_WEIGHTS.with_suffix(".json"), weights.with_suffix(".json"))
+    return weights
+
+
+def int8_request(weights: Path) -> RuntimeRequest:
+    return RuntimeRequest(weights, device="cpu", precision="int8", cache_dir=weights.parent / "exports")
+
+
+def test_int8_loads_from_a_copy_with_its_record(weights_copy: Path) -> None:
+    assert load(int8_request(weights_copy)).precision == "int8"
+
+
+def test_int8_without_a_record_is_refused(weights_copy: Path) -> None:
+    gate_record_path(weights_copy).unlink()
+    with pytest.raises(RuntimeError, match=r"no gated int8 graph .* run camserve quantize"):
+        load(int8_request(weights_copy))
+
+
+def test_int8_graph_other_than_the_one_measured_is_refused(weights_copy: Path) -> None:
+    xml = int8_files(weights_copy).xml
+    xml.write_text(xml.read_text() + "\n")
+    with pytest.raises(RuntimeError, match="not the int8 graph the gate measured"):
+        load(int8_request(weights_copy))
+
+
+def test_int8_for_other_weights_is_refused(weights_copy: Path) -> None:
+    """Retrained weights make the old record void: the int8 graph follows the weights."""
+    with weights_copy.open("ab") as weights:
+        weights.write(b"\0")
+    with pytest.raises(RuntimeError, match="no gated int8 graph"):
+        load(int8_request(weights_copy))
+
+
+def test_int8_that_failed_the_gate_is_refused(weights_copy: Path) -> None:
+    path = gate_record_path(weights_copy)
+    path.write_text(path.read_text().replace('"failures": []', '"failures": ["label agreement < 0.995"]', 1))
+    with pytest.raises(RuntimeError, match="failed the accuracy gate"):
+        load(int8_request(weights_copy))
