@@ -14,6 +14,7 @@ from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
 from camserve.models.selection import RuntimeChoice, choose_runtime
 from camserve.service.errors import install_error_handlers
+from camserve.service.group_commit import GroupCommitter
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
 from camserve.service.metrics import Metrics, RequestMetrics
@@ -63,6 +64,7 @@ def create_app(
             metrics=metrics,
             rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
             runtime=chosen,
+            committer=GroupCommitter(store, max_group_bytes=settings.store_max_bytes // 2),
         )
         metrics.record_runtime(chosen, engine.predictor.runtime, engine.predictor.precision)
         warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))

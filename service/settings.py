@@ -29,7 +29,9 @@ class Settings(BaseSettings):
         description="'auto': on the CPU the runtime measured fastest on this machine at start-up (cached), "
         "PyTorch on CUDA. Or a runtime by name: " + ", ".join(runtime_names()) + ".",
     )
-    onnx_cache_dir: Path = Field(Path("var/onnx"), description="Where ONNX exports of checkpoints are kept.")
+    onnx_cache_dir: Path = Field(
+        Path("var/onnx"), description="Where ONNX exports of checkpoints and auto's runtime timings are kept."
+    )
     weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
     store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
     store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")

@@ -7,6 +7,7 @@ from fastapi import Request
 
 from camserve.models.metadata import ModelMetadata
 from camserve.models.selection import RuntimeChoice
+from camserve.service.group_commit import GroupCommitter
 from camserve.service.inference import InferenceEngine
 from camserve.service.metrics import Metrics
 from camserve.service.results import model_info
@@ -23,6 +24,7 @@ class AppState:
     metrics: Metrics
     rendered: LRUCache[tuple[object, ...], bytes]
     runtime: RuntimeChoice
+    committer: GroupCommitter
 
     @property
     def metadata(self) -> ModelMetadata:

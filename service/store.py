@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,22 @@ _FILL_CREATED = (
 _CREATED_INDEX = "CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created)"
 # The one row a client may still see or delete: its id, not yet expired (parameters: id, oldest alive time).
 _ALIVE = "id = ? AND created >= ?"
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """One result to store: its id, the result JSON, the photo as uploaded, the class maps, its Unix time."""
+
+    prediction_id: str
+    result: dict[str, Any]
+    photo: bytes
+    class_maps: np.ndarray
+    created: float
+
+    @property
+    def approximate_bytes(self) -> int:
+        """What it adds to the store, near enough to bound a group (the maps and JSON are small)."""
+        return len(self.photo) + self.class_maps.nbytes + 4096
 
 
 @dataclass(frozen=True)
@@ -106,17 +122,32 @@ class PredictionStore:
         created: float | None = None,
     ) -> None:
         """Store one result, then evict the oldest others until the total fits the bound."""
-        result_text = json.dumps(result)
-        maps = _array_to_bytes(class_maps.astype(np.float32))
-        size = len(result_text) + len(photo) + len(maps)
+        created = time.time() if created is None else created
+        self.put_many([NewResult(prediction_id, result, photo, class_maps, created)])
+
+    def put_many(self, results: Sequence[NewResult]) -> None:
+        """Store several results in one transaction, so one flush to disk makes them all durable (a group
+        commit), then evict the oldest others until the total fits; none of these is a victim. All or none:
+        an error stores none of them."""
+        rows = []
+        for new in results:
+            result_text = json.dumps(new.result)
+            maps = _array_to_bytes(new.class_maps.astype(np.float32))
+            size = len(result_text) + len(new.photo) + len(maps)
+            rows.append((new.prediction_id, result_text, new.photo, maps, size, new.created))
+        added = sum(row[4] for row in rows)
         with self._lock:
             with self._transaction():
-                inserted = self._db.execute(
-                    "INSERT INTO predictions (id, result, photo, class_maps, size, created) VALUES (?, ?, ?, ?, ?, ?)",
-                    (prediction_id, result_text, photo, maps, size, time.time() if created is None else created),
-                )
-                freed = self._evict_locked(self._total_bytes + size, newest_seq=inserted.lastrowid)
-            self._total_bytes += size - freed
+                first_seq = None
+                for row in rows:
+                    inserted = self._db.execute(
+                        "INSERT INTO predictions (id, result, photo, class_maps, size, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                    first_seq = first_seq or inserted.lastrowid
+                freed = self._evict_locked(self._total_bytes + added, newest_seq=first_seq)
+            self._total_bytes += added - freed
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -139,8 +170,8 @@ class PredictionStore:
         return row
 
     def _evict_locked(self, total: int, newest_seq: int | None) -> int:
-        """Delete the oldest rows until ``total`` fits, returning the bytes freed; the newest row, just
-        stored, is never a victim."""
+        """Delete the oldest rows until ``total`` fits, returning the bytes freed; rows from ``newest_seq`` on,
+        just stored, are never victims."""
         excess = total - self.max_bytes
         freed = 0
         if excess <= 0:

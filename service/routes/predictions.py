@@ -22,6 +22,7 @@ from camserve.service.results import classify
 from camserve.service.schemas import ClassMaps, ErrorBody, Grid, Links, PredictionResult, Timings, UnstoredResult
 from camserve.service.security import require_api_key
 from camserve.service.state import AppState, get_state
+from camserve.service.store import NewResult
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -88,7 +89,6 @@ def _iso(timestamp: float) -> str:
 )
 async def create_prediction(
     state: State,
-    response: Response,
     file: Annotated[UploadFile, File(description="The photo.")],
     store: StoreQuery = None,
     alpha: Alpha = 0.5,
@@ -158,12 +158,11 @@ async def create_prediction(
         links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
         timings=timings,
     )
+    body = result.model_dump(mode="json")
     with state.metrics.timed(Stage.store):
-        await run_in_threadpool(
-            state.store.put, prediction_id, result.model_dump(mode="json"), data, prediction.class_maps, created
-        )
-    response.headers["Location"] = base
-    return result
+        await state.committer.put(NewResult(prediction_id, body, data, prediction.class_maps, created))
+    # The body is already validated and in JSON form: answer it as it is, not validated a second time.
+    return JSONResponse(body, status_code=201, headers={"Location": base})
 
 
 @router.get("/{prediction_id}", response_model=PredictionResult, responses=_ERRORS)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camserve.service.store import EVICTION_ORDER, SIZE_SUM, PredictionStore
+from camserve.service.store import EVICTION_ORDER, SIZE_SUM, NewResult, PredictionStore
 
 PHOTO_BYTES = 1000
 ROOMY = 100 * 1024 * 1024
@@ -286,3 +286,17 @@ def test_a_store_from_before_retention_gets_creation_times_from_its_results(tmp_
         assert store.sweep() == ["week-old"]
     finally:
         store.close()
+
+
+def test_put_many_stores_a_group_in_one_transaction_and_spares_it_from_eviction(tmp_path: Path) -> None:
+    """A group commit: all of the group or none of it, and eviction takes older rows, never the group's own."""
+    store = PredictionStore(tmp_path / "s.sqlite3", max_bytes=12_000)
+    old = [put_numbered(store, n) for n in range(6)]
+    group = [NewResult(f"g{n}", make_result(f"g{n}"), b"g" * PHOTO_BYTES, make_maps(n), time.time()) for n in range(4)]
+    store.put_many(group)
+    assert all(store.get(new.prediction_id) is not None for new in group)
+    assert [store.get(prediction_id) is not None for prediction_id in old][:2] == [False, False]
+    assert store.total_bytes() <= 12_000
+    with pytest.raises(sqlite3.IntegrityError):  # g0 again: the whole group is refused, h0 included
+        store.put_many([NewResult("h0", {}, b"h", make_maps(0), time.time()), group[0]])
+    assert store.get("h0") is None
