@@ -30,6 +30,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -150,11 +151,12 @@ def main() -> None:
             block(client, photo, 10)
         spy = None
         if args.profile:
-            if shutil.which("py-spy") is None:
-                raise SystemExit("--profile needs py-spy (pip install py-spy)")
+            py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+            if py_spy is None:
+                raise SystemExit("--profile needs py-spy (the bench extra: pip install -e '.[bench]')")
             pid = server_process(clients["a"].base_url.port).pid
             collapsed = tmp / "profile.txt"
-            command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", str(collapsed)]
+            command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(collapsed)]
             spy = subprocess.Popen([*command, "--rate", "250", "--nonblocking"], stderr=subprocess.DEVNULL)
         sides = turns(args.rounds) if len(configs) == 2 else [(i, "a") for i in range(args.rounds)]
         for _, side in sides:
