@@ -11,6 +11,7 @@ import pytest
 
 from camserve.models.predictor import Prediction
 from camserve.service.batching import DynamicBatcher, Overloaded, ShuttingDown
+from tests.support.aio import run_in_own_loop
 
 
 def tagged(value: float) -> np.ndarray:
@@ -39,8 +40,7 @@ def run_with_batcher(forward: Callable, body: Callable, **options: object) -> ob
             finally:
                 await batcher.stop()
 
-    with ThreadPoolExecutor(max_workers=1) as thread:  # keep clear of any loop the browser tests left running
-        return thread.submit(asyncio.run, main()).result()
+    return run_in_own_loop(main())
 
 
 def test_concurrent_requests_share_forwards_and_keep_their_results() -> None:

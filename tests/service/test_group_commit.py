@@ -10,6 +10,7 @@ import pytest
 
 from camserve.service.group_commit import GroupCommitter
 from camserve.service.store import NewResult, PredictionStore
+from tests.support.aio import run_in_own_loop
 
 ROOMY = 100 * 1024 * 1024
 
@@ -43,7 +44,7 @@ def new(name: str, photo_bytes: int = 100) -> NewResult:
 
 
 def test_a_lone_result_is_written_at_once(store: CountingStore) -> None:
-    asyncio.run(GroupCommitter(store, ROOMY).put(new("a")))
+    run_in_own_loop(GroupCommitter(store, ROOMY).put(new("a")))
     assert store.groups == [1]
     assert store.get("a") is not None
 
@@ -53,7 +54,7 @@ def test_results_arriving_together_share_one_transaction(store: CountingStore) -
         committer = GroupCommitter(store, ROOMY)
         await asyncio.gather(*(committer.put(new(f"r{n}")) for n in range(8)))
 
-    asyncio.run(batch())
+    run_in_own_loop(batch())
     assert store.groups == [8]
     assert store.count() == 8
 
@@ -65,7 +66,7 @@ def test_results_arriving_during_a_write_go_into_the_next_one(store: CountingSto
         await asyncio.sleep(0.005)  # the first write is on its way to disk
         await asyncio.gather(first, *(committer.put(new(f"later{n}")) for n in range(5)))
 
-    asyncio.run(staggered())
+    run_in_own_loop(staggered())
     assert store.groups == [1, 5]
 
 
@@ -74,7 +75,7 @@ def test_a_group_never_exceeds_its_byte_bound(store: CountingStore) -> None:
         committer = GroupCommitter(store, max_group_bytes=3 * 10_000)
         await asyncio.gather(*(committer.put(new(f"b{n}", photo_bytes=9_000)) for n in range(7)))
 
-    asyncio.run(big())
+    run_in_own_loop(big())
     assert store.groups == [2, 2, 2, 1]  # each result counts ~13 kB with its maps and JSON allowance
 
 
@@ -86,7 +87,7 @@ def test_a_failed_write_fails_its_own_group_only(store: CountingStore) -> None:
         await committer.put(new("after"))
         return failed
 
-    failed = asyncio.run(failing())
+    failed = run_in_own_loop(failing())
     assert all(isinstance(error, OSError) for error in failed)
     assert store.get("f0") is None
     assert store.get("after") is not None
@@ -103,5 +104,5 @@ def test_a_waiter_that_goes_away_does_not_cancel_the_write(store: CountingStore)
         leaving.cancel()
         await staying
 
-    asyncio.run(impatient())
+    run_in_own_loop(impatient())
     assert store.get("staying") is not None and store.get("leaving") is not None
