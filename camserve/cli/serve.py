@@ -1,6 +1,7 @@
 """``camserve serve``: the HTTP service, configured by ``CAMSERVE_*`` variables."""
 
 import argparse
+import copy
 import logging
 import resource
 from typing import Any
@@ -42,6 +43,14 @@ def ensure_open_files(needed: int) -> None:
         log.warning("camserve: only %d open files allowed; CAMSERVE_MAX_CONNECTIONS needs about %d", soft, needed)
 
 
+def log_config() -> dict[str, Any]:
+    """uvicorn's own logging, and camserve's logger beside it at INFO: what serves and why (the runtime
+    choice and its timings) is said at start-up, where an operator looks."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["camserve"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
@@ -57,6 +66,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         http=guarded_protocol(connection_limits(settings), metrics),
         timeout_keep_alive=settings.keep_alive_s,
         log_level="info",
+        log_config=log_config(),
     )
     return 0
 

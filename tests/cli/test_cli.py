@@ -62,4 +62,13 @@ def test_serve_answers_like_the_readme_says(served: str) -> None:
     assert Image.open(io.BytesIO(overlay.content)).size == (451, 300)
 
 
+def test_serve_logs_what_serves_and_why(served: str, tmp_path: Path) -> None:
+    """The runtime choice and its figures reach the log, not only /readyz and /metrics."""
+    log = (tmp_path / "store.log").read_text()
+    assert "camserve: serving camserve-resnet34 2.0.0" in log
+    (chosen,) = [line for line in log.splitlines() if "camserve: runtime chosen: " in line]
+    ready = httpx.get(f"{served}/readyz").json()
+    assert f"{ready['backend']}:{ready['precision']} ({ready['runtime_selection']['source']})" in chosen
+
+
 # camserve train and camserve evaluate
