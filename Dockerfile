@@ -1,43 +1,45 @@
 # camserve: the HTTP service with its committed weights baked in.
 #
-#   docker build -t camserve .                                        # CPU image (default)
-#   docker build -t camserve:cuda --build-arg TORCH_VARIANT=cu130 .    # CUDA 13.0 image; run with --gpus all
+#   docker build -t camserve .                              # CPU image (the default target)
+#   docker build -t camserve:cuda --target cuda .           # CUDA image: PyTorch's CUDA build; run with --gpus all
 #   docker run -p 8000:8000 -v camserve-data:/data camserve
 #
-# Two stages: "build" installs everything into a virtual environment at /opt/venv; "runtime" copies only
-# that venv and the weights onto a fresh slim base, so pip, its caches and the sources stay out of the image.
-# No apt packages are needed: every dependency ships manylinux wheels that bundle their native libraries
-# (torch its OpenMP and, in a CUDA variant, CUDA via nvidia-* wheels; opencv is the headless build).
+# scripts/container_smoke.sh builds and checks the CPU image with podman, as CI does.
+#
+# Three stages. "build" installs camserve with PyTorch, exports the weights to ONNX (the graph the CPU
+# runtimes serve; exporting needs torch) and builds camserve's wheel. "cpu" installs that wheel with every
+# dependency except PyTorch and the exporter, plus the export: ONNX Runtime and OpenVINO serve it, so the
+# image holds no torch, CUDA or triton. "cuda" copies the build stage's whole environment, PyTorch included,
+# for the CUDA path. No apt packages are needed: every dependency ships manylinux wheels.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
 
-# The PyTorch wheel index to install from: cpu (a few hundred MB instead of several GB), or a CUDA build
-# such as cu130 or cu128; a CUDA image needs only the NVIDIA driver on the host.
-ARG TORCH_VARIANT=cpu
-
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 
-# torch first, in its own layer: it is by far the largest download and changes least often.
-# The versions must match pyproject.toml, so the `pip install .` below finds them already satisfied.
+# torch first, in its own layer: by far the largest download, and it changes least often. The versions
+# must match pyproject.toml, so the `pip install .` below finds them already satisfied.
 RUN python -m venv /opt/venv \
-    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" torch==2.14.1 torchvision==0.29.1
+    && pip install torch==2.14.1 torchvision==0.29.1
 
 WORKDIR /src
 # README.md is the package's readme in pyproject.toml, so the build needs it. camserve/ links to models/,
-# service/ and weights/, and the wheel holds all of them (weights included) under the one name camserve.
+# service/ and weights/, and the wheel holds all of them (weights and int8 graph included) as camserve.
 COPY pyproject.toml README.md ./
 COPY camserve/ camserve/
 COPY models/ models/
 COPY service/ service/
 COPY weights/ weights/
-RUN pip install .
+COPY scripts/image_artifacts.py scripts/
+RUN pip install . \
+    && pip wheel --no-deps --wheel-dir /wheels . \
+    && python scripts/image_artifacts.py /opt/onnx /wheels/serving-requirements.txt
 
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${PYTHON_IMAGE} AS runtime-base
 
 # The service runs as this unprivileged user; /data is created and owned by it before VOLUME, so a
 # fresh named volume starts with that ownership and the SQLite store is writable.
@@ -47,26 +49,43 @@ RUN groupadd --system --gid 10001 camserve \
     && mkdir /data \
     && chown camserve:camserve /data
 
-# Root-owned and read-only for the camserve user, weights included (they ship inside the package).
-COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-
-# The ONNX export of the weights (CPU images) is made at the first start and kept in the volume beside the store.
+# The store, and the timings CAMSERVE_BACKEND=auto takes of the machine at the first start, live in the
+# volume: a restart with the same volume skips the timing.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CAMSERVE_HOST=0.0.0.0 \
     CAMSERVE_STORE_PATH=/data/camserve.sqlite3 \
-    CAMSERVE_ONNX_CACHE_DIR=/data/onnx
+    CAMSERVE_RUNTIME_CACHE_DIR=/data/runtime-choice \
+    CAMSERVE_ONNX_CACHE_DIR=/opt/onnx
 
 VOLUME ["/data"]
-# The camserve user, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
-USER 10001:10001
 EXPOSE 8000
-
 # Liveness only (/healthz), with the standard library because slim has no curl; urlopen raises, and so
-# exits non-zero, on a refused connection, a timeout or an HTTP error. The start period covers model load.
+# exits non-zero, on a refused connection, a timeout or an HTTP error. The start period covers the model
+# load and, at a first start, the timing of the runtimes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CAMSERVE_PORT', '8000'), timeout=4)"]
-
 CMD ["camserve", "serve"]
+
+
+FROM runtime-base AS cuda
+
+# Root-owned and read-only for the camserve user, as in the CPU image.
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/onnx /opt/onnx
+# The camserve user, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 10001:10001
+
+
+FROM runtime-base AS cpu
+
+# Root-owned and read-only for the camserve user: the code, the weights and the ONNX export.
+COPY --from=build /wheels /tmp/wheels
+RUN python -m venv /opt/venv \
+    && pip install --no-cache-dir --requirement /tmp/wheels/serving-requirements.txt \
+    && pip install --no-cache-dir --no-deps /tmp/wheels/camserve-*.whl \
+    && rm -r /tmp/wheels
+COPY --from=build /opt/onnx /opt/onnx
+USER 10001:10001

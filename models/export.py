@@ -2,7 +2,8 @@
 
 Graph runtimes have no forward hooks, so the export returns the very tensor the PyTorch hook captures, out
 of the same run as the probabilities. Exporting takes seconds, so the graph is cached on disk, keyed by the
-checkpoint's bytes and the torch version that exported it; torch itself is imported only to export.
+checkpoint's bytes and the torch version that exported it; torch itself is imported only to export, and a
+process without torch serves an export made elsewhere (the container image makes one at build time).
 """
 
 import hashlib
@@ -55,14 +56,24 @@ def export_onnx(network: "CamNetwork", input_size: int, path: Path) -> None:
 
 
 def cached_onnx_export(weights_path: Path, cache_dir: Path) -> Path:
-    """The checkpoint's ONNX graph from ``cache_dir``, exported first if this checkpoint and torch lack one."""
+    """The checkpoint's ONNX graph from ``cache_dir``, exported first if this checkpoint and torch lack one.
+
+    Named by the weights' digest and the torch version that exported it. Where torch is not installed (a
+    serving image that carries an export made at build time), any export of these very weights is used.
+    """
+    weights_path = Path(weights_path)
+    digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:16]
     try:
         exporter = version("torch")
     except PackageNotFoundError as error:
-        raise CheckpointError(f"{weights_path}: exporting it to ONNX needs torch, which is not installed") from error
-    digest = hashlib.sha256(Path(weights_path).read_bytes())
-    digest.update(exporter.encode())
-    path = Path(cache_dir) / f"{Path(weights_path).stem}-{digest.hexdigest()[:16]}.onnx"
+        made = sorted(Path(cache_dir).glob(f"{weights_path.stem}-{digest}-torch*.onnx"))
+        if made:
+            return made[-1]
+        raise CheckpointError(
+            f"{weights_path}: exporting it to ONNX needs torch, which is not installed, and {cache_dir} "
+            "holds no export of these weights"
+        ) from error
+    path = Path(cache_dir) / f"{weights_path.stem}-{digest}-torch{exporter}.onnx"
     if not path.exists():
         from camserve.models.checkpoint import load_checkpoint
 

@@ -168,7 +168,7 @@ def _cache_path(request: RuntimeRequest) -> Path:
         "batch_size": request.batch_size,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    return Path(request.cache_dir) / "runtime-choice" / f"{digest}.json"
+    return Path(request.choice_cache_dir) / f"{digest}.json"
 
 
 def _measure_in_subprocess(name: str, request: RuntimeRequest) -> list[Measurement]:

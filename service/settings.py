@@ -29,8 +29,9 @@ class Settings(BaseSettings):
         description="'auto': on the CPU the runtime measured fastest on this machine at start-up (cached), "
         "PyTorch on CUDA. Or a runtime by name: " + ", ".join(runtime_names()) + ".",
     )
-    onnx_cache_dir: Path = Field(
-        Path("var/onnx"), description="Where ONNX exports of checkpoints and auto's runtime timings are kept."
+    onnx_cache_dir: Path = Field(Path("var/onnx"), description="Where ONNX exports of checkpoints are kept.")
+    runtime_cache_dir: Path = Field(
+        Path("var/runtime-choice"), description="Where CAMSERVE_BACKEND=auto keeps its timings of this machine."
     )
     weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
     store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
@@ -76,7 +77,12 @@ class Settings(BaseSettings):
     def runtime_request(self) -> RuntimeRequest:
         """What these settings ask of the runtime that will serve."""
         return RuntimeRequest(
-            self.weights_path, self.device, self.precision, self.onnx_cache_dir, batch_size=self.batch_max_size
+            self.weights_path,
+            self.device,
+            self.precision,
+            self.onnx_cache_dir,
+            batch_size=self.batch_max_size,
+            choice_cache_dir=self.runtime_cache_dir,
         )
 
     @model_validator(mode="after")

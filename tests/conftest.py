@@ -41,10 +41,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def onnx_exports_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep the run's ONNX exports out of the checkout's var/onnx; served processes inherit the variable."""
+def caches_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the run's ONNX exports and runtime timings out of the checkout's var/; served processes inherit
+    the variables, so every server of the run shares one timing of this machine."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CAMSERVE_ONNX_CACHE_DIR", str(tmp_path_factory.mktemp("onnx-cache")))
+        patch.setenv("CAMSERVE_RUNTIME_CACHE_DIR", str(tmp_path_factory.mktemp("runtime-choice")))
         yield
 
 

@@ -46,6 +46,7 @@ class RuntimeRequest:
     precision: PrecisionChoice = "auto"
     cache_dir: Path = Path("var/onnx")
     batch_size: int = 8
+    choice_cache_dir: Path = Path("var/runtime-choice")  # where auto keeps its timings; must be writable
 
 
 @cache

@@ -17,7 +17,9 @@ def request_for(tiny_checkpoint: Path, tmp_path: Path) -> RuntimeRequest:
     """The tiny checkpoint with its own cache, exported once (as a first start would)."""
     cache = tmp_path / "cache"
     cached_onnx_export(tiny_checkpoint, cache)
-    return RuntimeRequest(tiny_checkpoint, device="cpu", cache_dir=cache, batch_size=4)
+    return RuntimeRequest(
+        tiny_checkpoint, device="cpu", cache_dir=cache, batch_size=4, choice_cache_dir=tmp_path / "choice"
+    )
 
 
 def no_measuring(*_: object) -> list[Measurement]:

@@ -1,13 +1,16 @@
-"""The ONNX Runtime runtime: it path gives the PyTorch path's answers and class maps, for any batch size."""
+"""The ONNX Runtime runtime: its path gives the PyTorch path's answers and class maps, for any batch size."""
 
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from camserve.models import export
 from camserve.models.checkpoint import load_checkpoint, save_checkpoint
 from camserve.models.export import cached_onnx_export, export_onnx
+from camserve.models.metadata import CheckpointError
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor
 from tests.support.networks import TINY_CELL, TINY_INPUT, build_red_patch_network, write_tiny_checkpoint
@@ -80,3 +83,19 @@ def test_exports_once_per_checkpoint(tmp_path: Path, tiny_architecture: str) -> 
     other = cached_onnx_export(weights, cache)
     assert other != first
     assert sorted(p.name for p in cache.iterdir()) == sorted([first.name, other.name])
+
+
+def test_without_torch_an_export_of_these_weights_is_served(
+    tmp_path: Path, tiny_architecture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving image has no torch: it serves the export made at build time, and only one of these weights."""
+    weights = write_tiny_checkpoint(tmp_path / "tiny.safetensors", architecture=tiny_architecture)
+    made = cached_onnx_export(weights, tmp_path / "cache")
+
+    def no_torch(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(export, "version", no_torch)
+    assert cached_onnx_export(weights, tmp_path / "cache") == made
+    with pytest.raises(CheckpointError, match=r"needs torch, which is not installed, and .* holds no export"):
+        cached_onnx_export(weights, tmp_path / "elsewhere")

@@ -1,0 +1,41 @@
+"""What the container image's build stage hands to its torch-free CPU stage (Dockerfile).
+
+    python scripts/image_artifacts.py ONNX_DIR REQUIREMENTS_FILE
+
+Exports the shipped weights to ONNX into ONNX_DIR (exporting needs torch, which the build stage has), and
+writes camserve's own dependencies, read from its installed metadata, less those only exporting and the
+PyTorch runtime need, as a pip requirements file: the CPU image installs exactly those, so its dependency
+list is pyproject.toml's and cannot drift from it.
+"""
+
+import re
+import sys
+from importlib.metadata import requires
+from pathlib import Path
+
+from camserve.models.export import cached_onnx_export
+from camserve.models.metadata import SHIPPED_WEIGHTS
+
+# Needed to export, or by the PyTorch runtime; ONNX Runtime and OpenVINO serve the export without them.
+TORCH_ONLY = frozenset({"torch", "torchvision", "onnx", "onnxscript"})
+
+
+def serving_requirements() -> list[str]:
+    """camserve's unconditional requirements (no extras) without the torch-only ones."""
+    wanted = []
+    for requirement in requires("camserve") or []:
+        name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
+        if "extra ==" not in requirement and name not in TORCH_ONLY:
+            wanted.append(requirement)
+    return wanted
+
+
+def main() -> None:
+    onnx_dir, requirements_file = Path(sys.argv[1]), Path(sys.argv[2])
+    print(f"exported {cached_onnx_export(SHIPPED_WEIGHTS, onnx_dir)}")
+    requirements_file.write_text("\n".join(serving_requirements()) + "\n")
+    print(f"wrote {requirements_file}")
+
+
+if __name__ == "__main__":
+    main()

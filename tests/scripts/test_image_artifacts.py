@@ -1,0 +1,12 @@
+"""The CPU image's dependency list: pyproject.toml's, less what only exporting and PyTorch need."""
+
+import re
+
+from scripts.image_artifacts import TORCH_ONLY, serving_requirements
+
+
+def test_the_cpu_image_installs_every_serving_dependency_and_no_torch() -> None:
+    names = {re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower() for requirement in serving_requirements()}
+    assert {"openvino", "onnxruntime", "fastapi", "uvicorn", "numpy", "pillow"} <= names
+    assert not names & TORCH_ONLY
+    assert not {"nncf", "litserve", "pytest"} & names  # extras stay out
