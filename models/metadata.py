@@ -31,6 +31,9 @@ class ModelMetadata:
     std: tuple[float, float, float] = IMAGENET_STD
     trained: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Temperature scaling (camserve calibrate): every runtime reports softmax(log_probs / temperature), so a
+    # stated confidence matches how often the model is right. 1.0 is the network's own softmax.
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.class_names) < 2 or len(set(self.class_names)) != len(self.class_names):
@@ -39,6 +42,8 @@ class ModelMetadata:
             raise ValueError(f"input_size must be at least 32, got {self.input_size}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError("mean and std must be three numbers each, std positive")
+        if not 0.05 <= self.temperature <= 20.0:
+            raise ValueError(f"temperature must lie between 0.05 and 20, got {self.temperature}")
 
     @property
     def num_classes(self) -> int:

@@ -10,7 +10,16 @@ import numpy as np
 
 from camserve.models.metadata import ModelMetadata
 
-__all__ = ["DeviceChoice", "Precision", "PrecisionChoice", "Prediction", "Predictor", "check_batch", "warm_up"]
+__all__ = [
+    "DeviceChoice",
+    "Precision",
+    "PrecisionChoice",
+    "Prediction",
+    "Predictor",
+    "calibrated_probabilities",
+    "check_batch",
+    "warm_up",
+]
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16", "int8"]
@@ -49,6 +58,17 @@ class Predictor(Protocol):
     def hook_count(self) -> int:
         """Forward hooks registered on the network; 0 between calls (and always, for graph runtimes)."""
         ...
+
+
+def calibrated_probabilities(log_probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log_probs / temperature) per row, float32: what every runtime reports as probabilities. At
+    temperature 1 it is the network's own softmax; the checkpoint's fitted temperature makes confidences
+    honest (``camserve calibrate``). The argmax, and so the label, never changes."""
+    scaled = np.asarray(log_probs, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    weights = np.exp(scaled)
+    probabilities: np.ndarray = (weights / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return probabilities
 
 
 def check_batch(batch: np.ndarray) -> None:

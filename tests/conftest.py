@@ -10,6 +10,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from camserve.models.dataset import Split, scan_image_folder
 from camserve.models.metadata import SHIPPED_WEIGHTS
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
@@ -95,6 +96,14 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cat/dog checkpoint at 32 px with no recorded training split."""
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+@pytest.fixture
+def checkpoint_with_split(image_folder: Path, tmp_path: Path) -> Path:
+    """A tiny checkpoint that records a split of ``image_folder``, as ``camserve train`` writes one; its own
+    copy per test, for commands that write beside it (quantize, calibrate)."""
+    split = Split(0.5, seed=0).describe(scan_image_folder(image_folder))
+    return write_tiny_checkpoint(tmp_path / "tiny" / "tiny.safetensors", extra={"split": split})
 
 
 @pytest.fixture(scope="session")

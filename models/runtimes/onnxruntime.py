@@ -13,7 +13,7 @@ import onnxruntime
 from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
 from camserve.models.hardware import usable_cores
 from camserve.models.metadata import ModelMetadata, load_metadata
-from camserve.models.predictor import Precision, Prediction, check_batch
+from camserve.models.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
 
 __all__ = ["PRECISIONS", "OnnxRuntimePredictor", "load"]
@@ -46,7 +46,7 @@ class OnnxRuntimePredictor:
         images = np.ascontiguousarray(batch, dtype=np.float32)
         with self._lock:  # one forward at a time, as on the PyTorch path: they share the cores
             log_probs, maps = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: images})
-        probabilities = np.exp(log_probs.astype(np.float32))
+        probabilities = calibrated_probabilities(log_probs, self.metadata.temperature)
         return [Prediction(p, m.astype(np.float32)) for p, m in zip(probabilities, maps, strict=True)]
 
 

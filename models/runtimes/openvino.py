@@ -16,7 +16,7 @@ from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
 from camserve.models.gate import gate_record_path, int8_files, load_gate_record
 from camserve.models.hardware import usable_cores
 from camserve.models.metadata import ModelMetadata, load_metadata
-from camserve.models.predictor import Precision, Prediction, check_batch
+from camserve.models.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
 
 __all__ = ["PRECISIONS", "OpenVinoPredictor", "gated_int8", "load", "native_bf16"]
@@ -61,7 +61,7 @@ class OpenVinoPredictor:
         with self._lock:  # one forward at a time: they share the cores
             results = self._request.infer({INPUT_NAME: images})
             log_probs, maps = (np.array(results[output], dtype=np.float32) for output in self._outputs)
-        probabilities = np.exp(log_probs)
+        probabilities = calibrated_probabilities(log_probs, self.metadata.temperature)
         return [Prediction(p, m) for p, m in zip(probabilities, maps, strict=True)]
 
 

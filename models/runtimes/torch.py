@@ -12,7 +12,7 @@ from camserve.models.checkpoint import load_checkpoint
 from camserve.models.devices import Precision, autocast, resolve_device, resolve_precision
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import CamNetwork
-from camserve.models.predictor import Prediction, check_batch
+from camserve.models.predictor import Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import RuntimeRequest
 
 __all__ = ["PRECISIONS", "TorchPredictor", "capture_output", "load"]
@@ -57,7 +57,7 @@ class TorchPredictor:
             with autocast(self._device, self.precision):
                 log_probs = self.model(inputs)
             (maps,) = captured
-            probabilities = log_probs.float().exp().cpu().numpy()
+            probabilities = calibrated_probabilities(log_probs.float().cpu().numpy(), self.metadata.temperature)
             class_maps = maps.float().cpu().numpy()
         return [Prediction(p, m) for p, m in zip(probabilities, class_maps, strict=True)]
 

@@ -13,13 +13,6 @@ from camserve.models.runtimes.openvino import load
 from tests.support.networks import write_tiny_checkpoint
 
 
-@pytest.fixture(scope="module")
-def checkpoint_with_split(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny checkpoint that records a split of the synthetic folder, as ``camserve train`` writes one."""
-    split = Split(0.5, seed=0).describe(scan_image_folder(image_folder))
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors", extra={"split": split})
-
-
 def test_quantize_writes_the_graph_and_the_gate_record(
     checkpoint_with_split: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
