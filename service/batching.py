@@ -10,7 +10,7 @@ instead of letting latency grow without bound.
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,14 +86,22 @@ class DynamicBatcher:
             self._arriving -= 1
 
     async def submit(self, pixels: np.ndarray) -> Prediction:
+        (prediction,) = await self.submit_all([pixels])
+        return prediction
+
+    async def submit_all(self, views: Sequence[np.ndarray]) -> list[Prediction]:
+        """Queue every view of one photo at once, so they can share a forward; all of them or, when they do
+        not all fit in the queue, none (Overloaded)."""
         if self._stopped:
             raise ShuttingDown("the service is shutting down")
-        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait(_Pending(pixels, future, time.perf_counter()))
-        except asyncio.QueueFull:
-            raise Overloaded(f"{self._queue.maxsize} photos are already waiting for the model") from None
-        return await future
+        if self._queue.maxsize - self._queue.qsize() < len(views):
+            raise Overloaded(f"{self._queue.maxsize} photos are already waiting for the model")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Prediction]] = [loop.create_future() for _ in views]
+        queued_at = time.perf_counter()
+        for pixels, future in zip(views, futures, strict=True):
+            self._queue.put_nowait(_Pending(pixels, future, queued_at))
+        return list(await asyncio.gather(*futures))
 
     async def _gather(self) -> list[_Pending]:
         batch = [await self._queue.get()]

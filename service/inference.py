@@ -1,6 +1,7 @@
 """Runs forwards off the event loop, on one dedicated thread, batching concurrent requests."""
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 
@@ -46,6 +47,10 @@ class InferenceEngine:
 
     async def predict(self, pixels: np.ndarray) -> Prediction:
         return await self.batcher.submit(pixels)
+
+    async def predict_views(self, views: Sequence[np.ndarray]) -> list[Prediction]:
+        """Several views of one photo (serve-time TTA), queued together so they share a forward."""
+        return await self.batcher.submit_all(views)
 
     def _forward(self, inputs: list[np.ndarray]) -> list[Prediction]:
         """Stack on the inference thread too, keeping the copy off the event loop."""

@@ -9,7 +9,9 @@ def model_info(metadata: ModelMetadata) -> ModelInfo:
     return ModelInfo(name=metadata.name, version=metadata.version, trained=metadata.trained)
 
 
-def classify(prediction: Prediction, metadata: ModelMetadata, width: int, height: int) -> Classification:
+def classify(
+    prediction: Prediction, metadata: ModelMetadata, width: int, height: int, tta: bool = False
+) -> Classification:
     """Label, confidence and probabilities by class name, for a photo of ``width`` x ``height``."""
     names = metadata.class_names
     return Classification(
@@ -19,4 +21,5 @@ def classify(prediction: Prediction, metadata: ModelMetadata, width: int, height
         width=width,
         height=height,
         model=model_info(metadata),
+        tta=tta,
     )

@@ -30,6 +30,7 @@ class Classification(BaseModel):
     width: int = Field(description="Width of the photo as uploaded, after EXIF orientation.")
     height: int = Field(description="Height of the photo as uploaded, after EXIF orientation.")
     model: ModelInfo
+    tta: bool = Field(False, description="Whether the photo's mirror image was averaged in (serve-time TTA).")
 
 
 class PredictionResult(Classification):

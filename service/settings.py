@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
     render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")
     png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
+    tta: bool = Field(
+        False,
+        description="Average each photo with its mirror image (serve-time TTA; ?tta= overrides): two views per "
+        "photo through the model. Its measured gain and cost are in the model card.",
+    )
     batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
     batch_max_wait_ms: float = Field(
         2.0, ge=0.0, le=1000.0, description="Longest a batch waits for photos still being decoded to join it."

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from camserve.models.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
 from camserve.models.preprocess import prepare
+from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
@@ -50,6 +51,10 @@ Alpha = Annotated[float, Query(ge=0.0, le=1.0, description="Heatmap opacity over
 ColormapQuery = Annotated[Colormap, Query(description="Colour scale of the heatmap.")]
 ClassQuery = Annotated[
     str | None, Query(alias="class", description="One class's own map; default: the probability-weighted CAM.")
+]
+TtaQuery = Annotated[
+    bool | None,
+    Query(description="true: average the photo with its mirror image (serve-time TTA). Default: CAMSERVE_TTA."),
 ]
 StoreQuery = Annotated[
     bool | None,
@@ -94,9 +99,11 @@ async def create_prediction(
     alpha: Alpha = 0.5,
     colormap: ColormapQuery = Colormap.jet,
     class_name: ClassQuery = None,
+    tta: TtaQuery = None,
 ) -> PredictionResult | JSONResponse:
     started = time.perf_counter()
     keep = state.settings.store_photos if store is None else store
+    mirror = state.settings.tta if tta is None else tta
     if keep and not state.settings.store_photos:
         raise ApiError(422, "this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
     class_index = _class_index(state, class_name)
@@ -111,7 +118,10 @@ async def create_prediction(
         raise _reject(error) from error
     decoded_at = time.perf_counter()
     try:  # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-        prediction = await state.engine.predict(prepared.pixels)
+        if mirror:
+            prediction = average_mirror_views(*await state.engine.predict_views(mirror_views(prepared.pixels)))
+        else:
+            prediction = await state.engine.predict(prepared.pixels)
     except Overloaded as error:
         state.metrics.rejected.inc()
         busy = f"the server is busy: {error}; try again shortly"
@@ -121,7 +131,7 @@ async def create_prediction(
     inferred_at = time.perf_counter()
 
     created = time.time()
-    classification = classify(prediction, state.metadata, prepared.width, prepared.height).model_dump()
+    classification = classify(prediction, state.metadata, prepared.width, prepared.height, mirror).model_dump()
     timings = Timings(
         decode_ms=_ms(decoded_at - started),
         inference_ms=_ms(inferred_at - decoded_at),

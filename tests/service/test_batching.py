@@ -172,3 +172,33 @@ def test_queue_wait_is_observed_per_photo() -> None:
     run_with_batcher(echo_forward([]), body, observe_queue_wait=waits.append)
     assert len(waits) == 3
     assert all(0.0 <= wait < 1.0 for wait in waits)
+
+
+def test_views_of_one_photo_share_a_forward_or_are_all_refused() -> None:
+    """Serve-time TTA queues a photo's views together: one batch for both, and never half of them."""
+    sizes: list[int] = []
+    release = threading.Event()
+
+    def forward(batch: list[np.ndarray]) -> list[Prediction]:
+        release.wait(5)
+        return echo_forward(sizes)(batch)
+
+    async def body(batcher: DynamicBatcher) -> tuple[list[float], int]:
+        views = await batcher.submit_all([tagged(1), tagged(2)])  # released at once: one batch of two
+        release.clear()
+        blocker = asyncio.create_task(batcher.submit(tagged(0)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(batcher.submit(tagged(3)))
+        await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded):  # one free slot, two views: neither is queued
+            await batcher.submit_all([tagged(4), tagged(5)])
+        left = batcher.queued
+        release.set()
+        await asyncio.gather(blocker, queued)
+        return [float(p.probabilities[0]) for p in views], left
+
+    release.set()
+    tags, left = run_with_batcher(forward, body, max_queue=2, max_batch_size=2)
+    assert tags == [1.0, 2.0]
+    assert sizes[0] == 2
+    assert left == 1

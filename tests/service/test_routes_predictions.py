@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from camserve.models.predictor import Prediction
+from camserve.models.preprocess import prepare
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor
+from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
 from tests.support.photos import CHELSEA, encode, exif_with_orientation
@@ -49,6 +51,26 @@ def test_post_chelsea_returns_result_and_location(client: TestClient, chelsea_by
     assert body["links"]["overlay"] == f"/predictions/{body['id']}/overlay.png"
     assert body["timings"]["total_ms"] >= body["timings"]["inference_ms"] > 0
     assert client.get(body["links"]["self"]).json() == body
+
+
+def test_tta_averages_the_photo_with_its_mirror_image(
+    client: TestClient, chelsea_bytes: bytes, served_predictor: TorchPredictor
+) -> None:
+    """?tta=true answers the mean of the photo's and its mirror image's probabilities, in one forward of two."""
+    plain = client.post("/predictions", files={"file": ("c.png", chelsea_bytes)}).json()
+    assert plain["tta"] is False
+    metrics_before = client.get("/metrics").text
+    averaged = client.post("/predictions?tta=true", files={"file": ("c.png", chelsea_bytes)}).json()
+    assert averaged["tta"] is True
+    assert averaged["label"] == plain["label"] == "cat"
+    pixels = prepare(chelsea_bytes, served_predictor.metadata, 50_000_000).pixels
+    original, mirrored = served_predictor.predict(np.stack(mirror_views(pixels)))
+    expected = average_mirror_views(original, mirrored).probabilities
+    assert averaged["probabilities"]["cat"] == pytest.approx(float(expected[0]), abs=1e-5)
+    maps = client.get(f"/predictions/{averaged['id']}/maps").json()
+    np.testing.assert_allclose(maps["class_maps"], average_mirror_views(original, mirrored).class_maps, atol=1e-4)
+    batches = [line for line in client.get("/metrics").text.splitlines() if "batch_size_sum" in line]
+    assert batches != [line for line in metrics_before.splitlines() if "batch_size_sum" in line]
 
 
 def test_ids_are_unguessable(client: TestClient, chelsea_bytes: bytes) -> None:
