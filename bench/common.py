@@ -23,7 +23,7 @@ import psutil
 import torch
 from PIL import Image, ImageDraw
 
-from camserve.models.hardware import cpu_flags, cpu_model_name
+from camserve.models.hardware import PRECISION_FLAGS, cpu_flags, cpu_model_name
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' raw-socket clients (tests/support) serve the benchmarks too; scripts run with bench/ on the path.
@@ -31,8 +31,6 @@ sys.path.insert(0, str(ROOT))
 RESULTS_DIR = ROOT / "bench" / "results"
 T = TypeVar("T")
 READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine
-# The CPU features reduced precision runs on: AMX tiles, native bf16 and int8 dot products, and the baseline.
-PRECISION_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
 def timed(reps: int, step: Callable[[], T]) -> tuple[float, T]:

@@ -25,7 +25,6 @@ Writes bench/results/request_cost.json.
 """
 
 import argparse
-import re
 import shutil
 import signal
 import statistics
@@ -53,26 +52,25 @@ from common import (
 )
 from compare import turns
 from load import parse_env
+from prometheus_client.parser import text_string_to_metric_families
 
 STAGES = ("decode", "queue_wait", "inference", "store")
-POST_ROUTE = 'method="POST",route="/predictions"'
+POST_ROUTE = {"method": "POST", "route": "/predictions"}
 PHOTO_SIZE = (500, 375)
-_SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
 
 def metric_sums(text: str) -> dict[str, float]:
     """Seconds and counts from /metrics: each stage's sum and count, and the POST route's."""
     sums: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        name, labels, value = match["name"], match["labels"] or "", float(match["value"])
-        for stage in STAGES:
-            if labels == f'stage="{stage}"' and name.startswith("camserve_stage_seconds_"):
-                sums[f"{stage}_{name.rsplit('_', 1)[1]}"] = value
-        if name.startswith("camserve_http_request_seconds_") and labels == POST_ROUTE:
-            sums[f"server_{name.rsplit('_', 1)[1]}"] = value
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            kind = sample.name.rsplit("_", 1)[1]
+            if kind not in ("sum", "count"):
+                continue
+            if family.name == "camserve_stage_seconds" and sample.labels.get("stage") in STAGES:
+                sums[f"{sample.labels['stage']}_{kind}"] = sample.value
+            elif family.name == "camserve_http_request_seconds" and sample.labels == POST_ROUTE:
+                sums[f"server_{kind}"] = sample.value
     return sums
 
 

@@ -6,12 +6,11 @@ checkpoint's bytes and the torch version that exported it; torch itself is impor
 process without torch serves an export made elsewhere (the container image makes one at build time).
 """
 
-import hashlib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from camserve.models.files import atomic_write
+from camserve.models.files import atomic_write, file_sha256
 from camserve.models.metadata import CheckpointError
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ def cached_onnx_export(weights_path: Path, cache_dir: Path) -> Path:
     serving image that carries an export made at build time), any export of these very weights is used.
     """
     weights_path = Path(weights_path)
-    digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(weights_path)[:16]
     try:
         exporter = version("torch")
     except PackageNotFoundError as error:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from camserve.models.cam import normalise, weighted_cam
-from camserve.models.files import atomic_write
+from camserve.models.files import atomic_write, file_sha256
 from camserve.models.predictor import Prediction
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "gate_record_path",
     "int8_files",
     "load_gate_record",
-    "weights_sha256",
 ]
 
 
@@ -158,10 +157,6 @@ def int8_files(weights_path: Path) -> Int8Files:
     return Int8Files(weights_path.with_suffix(".int8.xml"), weights_path.with_suffix(".int8.bin"))
 
 
-def weights_sha256(weights_path: Path) -> str:
-    return hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()
-
-
 def gate_record_path(weights_path: Path) -> Path:
     """``weights/<name>.gate.json``: the gate's figures for these weights, shipped beside them."""
     return Path(weights_path).with_suffix(".gate.json")
@@ -199,4 +194,4 @@ def load_gate_record(weights_path: Path) -> GateRecord | None:
         record = GateRecord(data["weights_sha256"], results, data.get("artifacts", {}), data.get("measured", {}))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return record if record.weights_sha256 == weights_sha256(weights_path) else None
+    return record if record.weights_sha256 == file_sha256(weights_path) else None

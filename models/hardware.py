@@ -22,6 +22,10 @@ def _cpuinfo_field(name: str) -> str:
     return ""
 
 
+# The CPU features reduced precision runs on: AMX tiles, native bf16 and int8 dot products, and the baseline.
+PRECISION_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
+
+
 @cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux reports them (empty elsewhere). The kernel lists a flag only when it
@@ -33,6 +37,11 @@ def cpu_flags() -> frozenset[str]:
 def cpu_model_name() -> str:
     """The CPU's model as Linux names it: machines with the same flags can still differ in speed."""
     return _cpuinfo_field("model name")
+
+
+def precision_flags() -> list[str]:
+    """Which of ``PRECISION_FLAGS`` this CPU has: what reports record beside speed and accuracy figures."""
+    return [flag for flag in PRECISION_FLAGS if flag in cpu_flags()]
 
 
 def usable_cores() -> int:

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from camserve.models.files import atomic_write
-from camserve.models.gate import gate_record_path, load_gate_record, weights_sha256
-from camserve.models.hardware import cpu_flags, cpu_model_name, cuda_available, usable_cores
+from camserve.models.files import atomic_write, file_sha256
+from camserve.models.gate import gate_record_path, load_gate_record
+from camserve.models.hardware import cpu_flags, cpu_model_name, cuda_available, precision_flags, usable_cores
 from camserve.models.metadata import load_metadata
 from camserve.models.predictor import Precision, PrecisionChoice, Predictor
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
@@ -137,12 +137,7 @@ def _measured_choice(request: RuntimeRequest) -> RuntimeChoice:
 
 
 def _machine() -> dict[str, Any]:
-    flags = cpu_flags()
-    return {
-        "cpu": cpu_model_name(),
-        "cores": usable_cores(),
-        "cpu_flags": sorted(flags & {"amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx2"}),
-    }
+    return {"cpu": cpu_model_name(), "cores": usable_cores(), "cpu_flags": precision_flags()}
 
 
 def _library_versions() -> dict[str, str | None]:
@@ -161,8 +156,8 @@ def _cache_path(request: RuntimeRequest) -> Path:
     record = gate_record_path(request.weights_path)
     key = {
         "machine": [platform.machine(), cpu_model_name(), sorted(cpu_flags()), usable_cores()],
-        "weights": weights_sha256(request.weights_path),
-        "gate": hashlib.sha256(record.read_bytes()).hexdigest() if record.exists() else None,
+        "weights": file_sha256(request.weights_path),
+        "gate": file_sha256(record) if record.exists() else None,
         "libraries": _library_versions(),
         "precision": request.precision,
         "batch_size": request.batch_size,

@@ -14,15 +14,15 @@ from typing import Any
 from camserve.cli.arguments import at_least
 from camserve.models.dataset import ImageFolder, recorded_split, scan_image_folder, validation_indices
 from camserve.models.export import cached_onnx_export
+from camserve.models.files import file_sha256
 from camserve.models.gate import (
     GATE,
     GateFigures,
     GateRecord,
     gate_record_path,
     int8_files,
-    weights_sha256,
 )
-from camserve.models.hardware import cpu_flags, cpu_model_name, usable_cores
+from camserve.models.hardware import cpu_model_name, precision_flags, usable_cores
 from camserve.models.metadata import load_metadata
 from camserve.models.predictor import Predictor
 from camserve.models.runtimes import RuntimeRequest, load_predictor
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             results[name][set_name] = compare(fp32, predictions, labels)
 
     record = GateRecord(
-        weights_sha256(weights),
+        file_sha256(weights),
         results,
         artifacts={"openvino:int8": files.sha256()},
         measured=_how_measured(args, len(inputs), photo_sets),
@@ -93,13 +93,12 @@ def _sample(indices: list[int], limit: int, seed: int) -> list[int]:
 
 def _how_measured(args: argparse.Namespace, calibration_photos: int, photo_sets: PhotoSets) -> dict[str, Any]:
     """What the record was measured with; folder names, not machine paths."""
-    flags = cpu_flags() & {"amx_tile", "avx512_bf16", "avx512_vnni", "avx2"}
     return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "reference": "torch:fp32",
         "calibration": {"photos": calibration_photos, "from": "training split", "seed": args.seed},
         "photo_sets": {name: {"folder": f.root.name, "photos": len(i)} for name, (f, i) in photo_sets.items()},
-        "machine": {"cpu": cpu_model_name(), "cpu_flags": sorted(flags)},
+        "machine": {"cpu": cpu_model_name(), "cpu_flags": precision_flags()},
         "libraries": {name: version(name) for name in ("openvino", "nncf", "torch")},
         "thresholds": vars(GATE),
     }

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camserve.models.gate import GateRecord, compare, gate_record_path, int8_files, load_gate_record, weights_sha256
+from camserve.models.files import file_sha256
+from camserve.models.gate import GateRecord, compare, gate_record_path, int8_files, load_gate_record
 from camserve.models.predictor import Prediction
 
 PHOTOS = 400
@@ -86,7 +87,7 @@ def test_a_record_counts_for_its_own_weights_only(tmp_path: Path) -> None:
     weights.write_bytes(b"weights")
     reference, labels = predictions()
     figures = compare(reference, reference, labels)
-    GateRecord(weights_sha256(weights), {"openvino:int8": {"validation": figures}}).write(gate_record_path(weights))
+    GateRecord(file_sha256(weights), {"openvino:int8": {"validation": figures}}).write(gate_record_path(weights))
     record = load_gate_record(weights)
     assert record is not None and record.passed("openvino", "int8")
     assert not record.passed("openvino", "bf16")  # never measured is not passed

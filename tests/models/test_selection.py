@@ -7,7 +7,8 @@ import pytest
 
 from camserve.models import selection
 from camserve.models.export import cached_onnx_export
-from camserve.models.gate import GateRecord, gate_record_path, weights_sha256
+from camserve.models.files import file_sha256
+from camserve.models.gate import GateRecord, gate_record_path
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.models.selection import Measurement, RuntimeChoice, choose_runtime, measure_runtime
 
@@ -71,7 +72,7 @@ def test_auto_times_every_runtime_serves_the_fastest_and_caches_it(
 def test_a_new_gate_record_or_batch_size_is_measured_afresh(request_for: RuntimeRequest) -> None:
     before = selection._cache_path(request_for)
     assert selection._cache_path(replace(request_for, batch_size=8)) != before
-    GateRecord(weights_sha256(request_for.weights_path), {}).write(gate_record_path(request_for.weights_path))
+    GateRecord(file_sha256(request_for.weights_path), {}).write(gate_record_path(request_for.weights_path))
     try:
         assert selection._cache_path(request_for) != before
     finally:
