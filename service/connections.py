@@ -60,6 +60,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.metrics.open_connections.inc()
         self._awaiting_head = True
         self._head_bytes = 0
+        self._parsed_head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_started = 0.0
@@ -84,10 +85,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
         super().data_received(data)
         if self._awaiting_head and self._head_bytes > self.limits.max_head_bytes and not self.transport.is_closing():
-            limit = self.limits.max_head_bytes
-            self._close(Closed.head_too_large, _refusal(431, f"the request head is larger than {limit} bytes"))
+            self._refuse_large_head()
+
+    def _refuse_large_head(self) -> None:
+        limit = self.limits.max_head_bytes
+        self._close(Closed.head_too_large, _refusal(431, f"the request head is larger than {limit} bytes"))
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed_head_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_head_bytes += len(name) + len(value) + len(b": \r\n")
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        """A head that came whole in one read is complete before ``data_received`` can count it: its size is
+        checked here, from what the parser saw, before the app hears of the request."""
+        method = self.parser.get_method()
+        parsed = self._parsed_head_bytes + len(method) + len(b"  HTTP/1.1\r\n\r\n")
+        self._parsed_head_bytes = 0
+        if parsed > self.limits.max_head_bytes:
+            self._refuse_large_head()
+            return
         self._awaiting_head = False
         self._head_bytes = 0
         self._cancel_timers()
@@ -97,11 +117,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
+        if self.transport.is_closing():  # refused: the rest of what came in the same read goes nowhere
+            return
         self._body_bytes += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The request is in: whatever the client sends next is the next request's head."""
+        if self.transport.is_closing():
+            return
         self._cancel_timers()
         self._awaiting_head = True
         self._head_bytes = 0

@@ -46,6 +46,27 @@ def test_an_oversized_head_gets_431_and_is_cut_off(strict_server: CamserveProces
     assert b"larger than 16384 bytes" in answer
 
 
+@pytest.mark.parametrize("head_bytes", [16_500, 30_000, 60_000])
+def test_an_oversized_head_in_one_read_gets_431(strict_server: CamserveProcess, head_bytes: int) -> None:
+    """A head that arrives whole in one read is parsed before the byte count sees it: it must be refused too."""
+    start = b"GET /healthz HTTP/1.1\r\nHost: camserve\r\nX-Padding: "
+    head = start + b"a" * (head_bytes - len(start) - 4) + b"\r\n\r\n"
+    with connect(strict_server) as sock:
+        sock.sendall(head)
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+
+
+def test_a_head_just_within_the_limit_in_one_read_is_served(strict_server: CamserveProcess) -> None:
+    start = b"GET /healthz HTTP/1.1\r\nHost: camserve\r\nX-Padding: "
+    head = start + b"a" * (16_384 - len(start) - 4) + b"\r\n\r\n"
+    assert len(head) == 16_384
+    with connect(strict_server) as sock:
+        sock.sendall(head)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:100]
+
+
 def test_a_trickled_head_is_cut_off_at_the_deadline(strict_server: CamserveProcess) -> None:
     started = time.monotonic()
     with connect(strict_server) as sock:
