@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image, ImageDraw
 
-from tests.support.photos import encode
+from tests.support.photos import PNG_SIGNATURE, small_photo
 from tests.support.servers import CamserveProcess, camserve_process
 
 WORKERS = 4  # enough concurrent uploads that some are always in flight when the kill lands
@@ -28,17 +27,6 @@ STREAM_S = 1.5
 MIN_ANSWERED = 10
 STREAM_DEADLINE_S = 15.0  # a loaded 2-core machine answers ~5/s per worker; far longer means it is stuck
 REQUEST_TIMEOUT_S = 10.0
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def small_photo(n: int) -> tuple[str, bytes, str]:
-    """The n-th upload: a 64x48 picture whose colours no other n shares, PNG and JPEG in turn."""
-    colour = ((n * 37) % 256, (n * 91) % 256, (n * 151) % 256)
-    image = Image.new("RGB", (64, 48), colour)
-    ImageDraw.Draw(image).rectangle((n % 32, 8, n % 32 + 24, 32), fill=(255 - colour[0], n % 256, 128))
-    if n % 2:
-        return f"photo-{n}.jpg", encode(image, "JPEG", quality=90), "image/jpeg"
-    return f"photo-{n}.png", encode(image), "image/png"
 
 
 @dataclass

@@ -21,18 +21,11 @@ from camserve.models.runtimes.torch import TorchPredictor
 from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
-from tests.support.photos import CHELSEA, encode, exif_with_orientation
+from tests.support.photos import CHELSEA, encode, exif_with_orientation, random_photo
+from tests.support.results import assert_same_results
 from tests.support.servers import post
 
 TEXT = b"this is not a photo, just some text\n"
-
-
-def random_photo(seed: int) -> bytes:
-    """Different sizes, aspect ratios and content, so a mixed-up result would show."""
-    rng = np.random.default_rng(seed)
-    width, height = int(rng.integers(64, 640)), int(rng.integers(64, 640))
-    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    return encode(Image.fromarray(pixels), "JPEG" if seed % 2 else "PNG")
 
 
 def test_post_chelsea_returns_result_and_location(client: TestClient, chelsea_bytes: bytes) -> None:
@@ -200,23 +193,6 @@ def send_all(app: FastAPI, photos: list[bytes], concurrently: bool) -> list[tupl
 
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, run()).result()
-
-
-def assert_same_results(
-    expected: list[tuple[httpx.Response, float, bytes]], actual: list[tuple[httpx.Response, float, bytes]]
-) -> None:
-    """Same labels and sizes; probabilities and maps equal up to float rounding of batched kernels."""
-    assert len({r.json()["probabilities"]["cat"] for r, _, _ in expected}) == len(expected)  # distinguishable
-    for (one, _, one_map), (other, _, other_map) in zip(expected, actual, strict=True):
-        assert other.status_code == one.status_code == 201
-        a, b = one.json(), other.json()
-        assert (b["label"], b["width"], b["height"]) == (a["label"], a["width"], a["height"])
-        for name, p in a["probabilities"].items():
-            assert b["probabilities"][name] == pytest.approx(p, abs=1e-5)
-        one_pixels = np.asarray(Image.open(io.BytesIO(one_map)), dtype=np.int16)
-        other_pixels = np.asarray(Image.open(io.BytesIO(other_map)), dtype=np.int16)
-        # One map level apart at most: a level moves a jet channel by up to 4 (255 over 64 levels).
-        assert np.abs(one_pixels - other_pixels).max() <= 4
 
 
 def test_concurrent_requests_get_their_own_results(settings: Settings, served_predictor: TorchPredictor) -> None:

@@ -1,4 +1,5 @@
-"""Photos for tests: the committed cat, encoded images with EXIF orientations, and synthetic image folders."""
+"""Photos for tests: the committed cat, encoded images with EXIF orientations, synthetic image folders, and
+synthetic uploads that tell results apart (a numbered stream of small ones, seeded random ones)."""
 
 import io
 import struct
@@ -6,7 +7,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 TESTS = Path(__file__).resolve().parent.parent
 CHELSEA = TESTS / "chelsea.png"
@@ -26,12 +27,31 @@ STORED_FOR_ORIENTATION = {
 CAT_RGB = (200, 60, 50)  # synthetic "cat" photos are red-ish
 DOG_RGB = (50, 70, 200)  # synthetic "dog" photos are blue-ish
 SYNTHETIC_PER_CLASS = 12
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **params)
     return buffer.getvalue()
+
+
+def small_photo(n: int) -> tuple[str, bytes, str]:
+    """The n-th upload: a 64x48 picture whose colours no other n shares, PNG and JPEG in turn."""
+    colour = ((n * 37) % 256, (n * 91) % 256, (n * 151) % 256)
+    image = Image.new("RGB", (64, 48), colour)
+    ImageDraw.Draw(image).rectangle((n % 32, 8, n % 32 + 24, 32), fill=(255 - colour[0], n % 256, 128))
+    if n % 2:
+        return f"photo-{n}.jpg", encode(image, "JPEG", quality=90), "image/jpeg"
+    return f"photo-{n}.png", encode(image), "image/png"
+
+
+def random_photo(seed: int) -> bytes:
+    """Different sizes, aspect ratios and content, so a mixed-up result would show."""
+    rng = np.random.default_rng(seed)
+    width, height = int(rng.integers(64, 640)), int(rng.integers(64, 640))
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels), "JPEG" if seed % 2 else "PNG")
 
 
 def exif_with_orientation(orientation: int) -> Image.Exif:
@@ -79,4 +99,4 @@ def png_header_only(width: int, height: int) -> bytes:
     """A tiny, valid-looking 8-bit RGB PNG whose IHDR claims ``width`` x ``height``; its data is a few bytes."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
