@@ -29,7 +29,8 @@ from camserve.models.checkpoint import load_checkpoint
 from camserve.models.metadata import ModelMetadata
 from camserve.models.preprocess import decode_for_model, squash, to_model_input
 from camserve.service.settings import Settings
-from camserve.service.store import PredictionStore
+from camserve.service.stores import PredictionStore, StoreLimits
+from camserve.service.stores.sqlite import SqliteStore
 
 STAGES = ("decode", "squash", "standardise", "store_put")
 
@@ -74,7 +75,7 @@ def main() -> None:
     load_before = load_average_1m()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="camserve-prepare-") as tmp:
-        store = PredictionStore(Path(tmp) / "store.sqlite3", settings.store_max_bytes)
+        store = SqliteStore(Path(tmp) / "store.sqlite3", StoreLimits(settings.store_max_bytes))
         for width, height in SIZES:
             sized = [p for p in photos if (p.width, p.height) == (width, height)]
             rows.append(time_stages(sized, store, metadata, settings.max_pixels, args.reps))

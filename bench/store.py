@@ -9,6 +9,7 @@ Run from the repository root, in the project's venv::
 
     python bench/store.py
     python bench/store.py --fill-mb 64 256 1024 --photo-kb 64
+    python bench/store.py --store-url postgresql://... [--blob-url s3://bucket/prefix]   # an empty database
 
 Prints a table and writes bench/results/store.json.
 """
@@ -24,7 +25,7 @@ import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
 from camserve.service.settings import Settings
-from camserve.service.store import PredictionStore
+from camserve.service.stores import StoreLimits, open_store
 
 TIMED_PUTS = 30
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fill-mb", type=int, nargs="+", default=[8, 64, 256, 1024], help="fill levels, MB")
     parser.add_argument("--photo-kb", type=int, default=64, help="photo bytes per row, kB (default 64)")
+    parser.add_argument("--store-url", help="the store to fill (default: a temporary SQLite file)")
+    parser.add_argument("--blob-url", help="photo bytes in this bucket (with a postgresql --store-url)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "store.json")
     args = parser.parse_args()
     bound = Settings().store_max_bytes
@@ -42,7 +45,8 @@ def main() -> None:
     load_before = load_average_1m()
     rows = []
     with tempfile.TemporaryDirectory(prefix="camserve-store-") as tmp:
-        store = PredictionStore(Path(tmp) / "store.sqlite3", bound)
+        url = args.store_url or f"sqlite:///{tmp}/store.sqlite3"
+        store = open_store(url, StoreLimits(bound), args.blob_url)
         count = 0
         try:
             for fill_mb in sorted(args.fill_mb):
@@ -69,6 +73,7 @@ def main() -> None:
         args.output,
         {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store": store.kind,
             "photo_bytes": len(photo),
             "store_max_bytes": bound,
             "levels": rows,

@@ -23,7 +23,7 @@ from camserve.service.routes import health, page, predictions
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.settings import Settings, get_settings
 from camserve.service.state import AppState
-from camserve.service.store import PredictionStore
+from camserve.service.stores import StoreLimits, open_store
 
 log = logging.getLogger("camserve")
 
@@ -56,7 +56,8 @@ def create_app(
             max_queue=settings.queue_max,
         )
         engine.start()
-        store = PredictionStore(settings.store_path, settings.store_max_bytes, settings.retention_s)
+        limits = StoreLimits(settings.store_max_bytes, settings.retention_s)
+        store = await asyncio.to_thread(open_store, settings.store_location(), limits, settings.blob_url)
         app.state.camserve = AppState(
             settings=settings,
             engine=engine,
@@ -68,10 +69,8 @@ def create_app(
         )
         metrics.record_runtime(chosen, engine.predictor.runtime, engine.predictor.precision)
         warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
-        sweeping = None
-        if settings.retention_s is not None:
-            interval = sweep_interval_s(settings.retention_s)
-            sweeping = asyncio.create_task(sweep_forever(app.state.camserve, interval), name="camserve-retention")
+        interval = sweep_interval_s(settings.retention_s)
+        sweeping = asyncio.create_task(sweep_forever(app.state.camserve, interval), name="camserve-sweep")
         meta = engine.predictor.metadata
         log.info(
             "camserve: serving %s %s (trained=%s) with %s on %s/%s",
@@ -86,9 +85,8 @@ def create_app(
         try:
             yield
         finally:
-            if sweeping is not None:
-                sweeping.cancel()
-                await asyncio.gather(sweeping, return_exceptions=True)
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
             await warm_up
             await engine.stop()
             store.close()

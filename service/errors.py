@@ -1,9 +1,18 @@
 """Every client-visible failure is an ``ApiError``: a status and a plain message, rendered as JSON."""
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from camserve.service.stores import StoreUnavailable
+
+log = logging.getLogger("camserve")
+
+# An outage of the database or the bucket: a restart or fail-over takes seconds; /readyz says when it is over.
+STORE_RETRY_AFTER_S = "2"
 
 
 class ApiError(Exception):
@@ -41,6 +50,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         return _error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_request: Request, error: StoreUnavailable) -> JSONResponse:
+        log.warning("camserve: the store cannot be reached: %s", error)
+        message = "results cannot be stored or read right now; nothing was stored by this request; retry shortly"
+        return _error_response(503, message, {"Retry-After": STORE_RETRY_AFTER_S})
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ committed.
 import asyncio
 from dataclasses import dataclass, field
 
-from camserve.service.store import NewResult, PredictionStore
+from camserve.service.stores import NewResult, PredictionStore
 
 __all__ = ["GroupCommitter"]
 

@@ -78,6 +78,9 @@ class UnstoredResult(Classification):
 
 
 class Storage(BaseModel):
+    store: str = Field(description="Where results live: sqlite, postgresql, or postgresql+s3 (photos in a bucket).")
+    reachable: bool = Field(description="Whether the store answered just now; while false, /readyz is 503.")
+    problem: str | None = Field(None, description="Why the store cannot be reached, while it cannot.")
     keeps_photos: bool = Field(description="False: the server keeps nothing (POSTs answer as with store=false).")
     retention_s: float | None = Field(description="Seconds a result is kept; null: until the store's size bound.")
 

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from camserve.models.metadata import SHIPPED_WEIGHTS
 from camserve.models.predictor import DeviceChoice, PrecisionChoice
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
+from camserve.service.blobs import check_blob_url
+from camserve.service.stores import check_store_url
 
 MIB = 1024 * 1024
 
@@ -34,7 +36,19 @@ class Settings(BaseSettings):
         Path("var/runtime-choice"), description="Where CAMSERVE_BACKEND=auto keeps its timings of this machine."
     )
     weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
-    store_path: Path = Field(Path("var/camserve.sqlite3"), description="SQLite file holding results.")
+    store_path: Path = Field(
+        Path("var/camserve.sqlite3"), description="SQLite file holding results, when store_url is unset."
+    )
+    store_url: str | None = Field(
+        None,
+        description="Where results live: sqlite:///relative/path, sqlite:////absolute/path, or "
+        "postgresql://user:password@host:5432/db for several replicas. Unset: SQLite at store_path.",
+    )
+    blob_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix: photo bytes in this bucket (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_REGION configure it); unset: beside the results. Needs a postgresql store.",
+    )
     store_max_bytes: int = Field(1024 * MIB, ge=MIB, description="Total size of stored results before eviction.")
     retention_s: float | None = Field(
         None, gt=0, description="Delete results this many seconds after they were made; unset: keep until evicted."
@@ -78,6 +92,20 @@ class Settings(BaseSettings):
     )
 
     _known_runtime = field_validator("backend")(check_runtime_name)
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_store(cls, url: str | None) -> str | None:
+        return None if url is None else check_store_url(url)
+
+    @field_validator("blob_url")
+    @classmethod
+    def _known_blob_store(cls, url: str | None) -> str | None:
+        return None if url is None else check_blob_url(url)
+
+    def store_location(self) -> str:
+        """The store's URL: ``store_url``, or the SQLite file at ``store_path``."""
+        return self.store_url or f"sqlite:///{self.store_path}"
 
     def runtime_request(self) -> RuntimeRequest:
         """What these settings ask of the runtime that will serve."""

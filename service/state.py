@@ -13,7 +13,7 @@ from camserve.service.metrics import Metrics
 from camserve.service.results import model_info
 from camserve.service.schemas import ModelInfo
 from camserve.service.settings import Settings
-from camserve.service.store import PredictionStore
+from camserve.service.stores import PredictionStore
 
 
 @dataclass

@@ -19,6 +19,7 @@ from camserve.models.runtimes.torch import TorchPredictor
 from camserve.models.runtimes.torch import load as load_torch
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
+from tests.support.backing import BackingServices, running_backing_services
 from tests.support.networks import (
     RED_PATCH_METADATA,
     TINY_ARCHITECTURE,
@@ -110,3 +111,15 @@ def checkpoint_with_split(image_folder: Path, tmp_path: Path) -> Path:
 def tiny_architecture() -> str:
     """The name of the tiny resnet-shaped body, registered with ``build_network`` by ``tests.support.networks``."""
     return TINY_ARCHITECTURE
+
+
+@pytest.fixture(scope="session")
+def backing_services() -> Iterator[BackingServices]:
+    """PostgreSQL and an S3 bucket, started once for the run; the store tests' S3 client reads the AWS
+    variables this sets."""
+    with running_backing_services() as services, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", services.s3_endpoint)
+        patch.setenv("AWS_ACCESS_KEY_ID", services.access_key)
+        patch.setenv("AWS_SECRET_ACCESS_KEY", services.secret_key)
+        patch.setenv("AWS_REGION", "us-east-1")
+        yield services

@@ -4,10 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from camserve.models.selection import RuntimeChoice
 from camserve.service.schemas import Readiness, RuntimeCandidate, RuntimeSelection, Storage
 from camserve.service.state import AppState, get_state
+from camserve.service.stores import StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -22,19 +24,37 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: State) -> JSONResponse:
-    """Ready once the model is loaded and warmed up; says loudly when the weights are marked untrained."""
+    """Ready once the model is loaded and warmed up, while the store answers; says loudly when the weights are
+    marked untrained. A load balancer stops sending POSTs here during a store outage, and resumes by itself."""
+    storage = await _storage(state)
     warnings = [] if state.metadata.trained else ["the served weights are marked UNTRAINED: their answers mean nothing"]
     body = Readiness(
-        ready=state.engine.ready,
+        ready=state.engine.ready and storage.reachable,
         model=state.model_info,
         backend=state.engine.predictor.runtime,
         device=str(state.engine.predictor.device),
         precision=state.engine.predictor.precision,
         runtime_selection=runtime_selection(state.runtime),
-        storage=Storage(keeps_photos=state.settings.store_photos, retention_s=state.settings.retention_s),
+        storage=storage,
         warnings=warnings,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+async def _storage(state: AppState) -> Storage:
+    try:
+        await run_in_threadpool(state.store.check)
+    except StoreUnavailable as error:
+        problem: str | None = str(error)
+    else:
+        problem = None
+    return Storage(
+        store=state.store.kind,
+        reachable=problem is None,
+        problem=problem,
+        keeps_photos=state.settings.store_photos,
+        retention_s=state.settings.retention_s,
+    )
 
 
 @router.get("/metrics", response_class=Response)

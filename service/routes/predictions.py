@@ -23,7 +23,7 @@ from camserve.service.results import classify
 from camserve.service.schemas import ClassMaps, ErrorBody, Grid, Links, PredictionResult, Timings, UnstoredResult
 from camserve.service.security import require_api_key
 from camserve.service.state import AppState, get_state
-from camserve.service.store import NewResult
+from camserve.service.stores import NewResult
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -32,7 +32,7 @@ ID_BYTES = 16  # 128 random bits
 
 _REJECTION_STATUS: dict[type[PhotoRejected], int] = {UnsupportedPhoto: 415, PhotoTooLarge: 413, CorruptPhoto: 422}
 Responses = dict[int | str, dict[str, Any]]
-_ERRORS: Responses = {code: {"model": ErrorBody} for code in (404, 413, 415, 422)}
+_ERRORS: Responses = {code: {"model": ErrorBody} for code in (404, 413, 415, 422, 503)}
 _POST_ERRORS: Responses = {code: {"model": ErrorBody} for code in (401, 413, 415, 422, 503)}
 RETRY_AFTER_S = "1"
 

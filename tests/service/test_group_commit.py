@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from camserve.service.group_commit import GroupCommitter
-from camserve.service.store import NewResult, PredictionStore
+from camserve.service.stores import NewResult, StoreLimits
+from camserve.service.stores.sqlite import SqliteStore
 from tests.support.aio import run_in_own_loop
 
 ROOMY = 100 * 1024 * 1024
 
 
-class CountingStore(PredictionStore):
+class CountingStore(SqliteStore):
     """The real store, recording the size of every transaction ``put_many`` makes, and failing on request."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, ROOMY)
+        super().__init__(path, StoreLimits(ROOMY))
         self.groups: list[int] = []
         self.fail_next = False
 

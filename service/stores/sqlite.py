@@ -1,10 +1,9 @@
-"""Results that survive restarts: one SQLite file, bounded in size, oldest evicted first, deletable, and
-optionally kept for a limited time.
+"""The embedded store: one SQLite file, the default (``sqlite:///var/camserve.sqlite3``).
 
 SQLite is embedded (nothing to install or run beside the service), and with WAL plus
 ``synchronous=FULL`` a write that returned has reached the disk, so a kill -9 cannot lose it.
 One service process owns the file: it keeps the running total of stored bytes in memory, so a put costs
-the same in an empty store and a full one.
+the same in an empty store and a full one. Several replicas need a shared store (``postgresql.py``).
 
 Deleting is for real: ``secure_delete`` overwrites freed pages with zeros, and every delete ends with a
 checkpoint that moves the zeros into the database file and empties the write-ahead log, so a deleted photo's
@@ -12,18 +11,28 @@ bytes are gone from both files, not just unlinked. A delete is one transaction: 
 whole or gone, never half.
 """
 
-import io
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
+
+from camserve.service.blobs import BlobStore
+from camserve.service.stores.base import (
+    DuplicateResult,
+    NewResult,
+    PredictionStore,
+    StoredPrediction,
+    StoreLimits,
+    StoreUnavailable,
+    array_from_bytes,
+    array_to_bytes,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -52,91 +61,72 @@ _CREATED_INDEX = "CREATE INDEX IF NOT EXISTS predictions_created ON predictions 
 _ALIVE = "id = ? AND created >= ?"
 
 
-@dataclass(frozen=True)
-class NewResult:
-    """One result to store: its id, the result JSON, the photo as uploaded, the class maps, its Unix time."""
-
-    prediction_id: str
-    result: dict[str, Any]
-    photo: bytes
-    class_maps: np.ndarray
-    created: float
-
-    @property
-    def approximate_bytes(self) -> int:
-        """What it adds to the store, near enough to bound a group (the maps and JSON are small)."""
-        return len(self.photo) + self.class_maps.nbytes + 4096
+def open_store(url: str, limits: StoreLimits, blobs: BlobStore | None) -> "SqliteStore":
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path``, as SQLAlchemy spells them."""
+    if blobs is not None:
+        raise ValueError("the SQLite store keeps photos in its own file; CAMSERVE_BLOB_URL needs a shared store")
+    path = unquote(urlsplit(url).path)[1:]
+    if not path:
+        raise ValueError(f"{url!r} names no file; write sqlite:///relative/path or sqlite:////absolute/path")
+    return SqliteStore(Path(path), limits)
 
 
-@dataclass(frozen=True)
-class StoredPrediction:
-    result: dict[str, Any]
-    photo: bytes
-    class_maps: np.ndarray
+def _create_predictions(db: sqlite3.Connection) -> None:
+    """Version 1. Files from before versioning (user_version 0) may hold the table already, perhaps without
+    its creation times: every step is safe to repeat."""
+    db.execute(_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(predictions)")}
+    if "created" not in columns:
+        db.execute(_ADD_CREATED)
+        db.execute(_FILL_CREATED)
+    db.execute(_SIZE_INDEX)
+    db.execute(_CREATED_INDEX)
 
 
-def _array_to_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+# Migration n brings the file from user_version n - 1 to n; append, never edit.
+_MIGRATIONS = (_create_predictions,)
 
 
-def _array_from_bytes(data: bytes) -> np.ndarray:
-    array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
-    return array
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """A busy, full or failing disk may pass: 503 and retry. A duplicate id is the caller's mistake."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        raise DuplicateResult(str(error)) from error
+    except sqlite3.OperationalError as error:
+        raise StoreUnavailable(f"SQLite: {error}") from error
 
 
-class PredictionStore:
-    def __init__(self, path: Path, max_bytes: int, retention_s: float | None = None) -> None:
-        """``retention_s``: results older than this are gone for readers at once and deleted by ``sweep``."""
+class SqliteStore(PredictionStore):
+    kind = "sqlite"
+
+    def __init__(self, path: Path, limits: StoreLimits) -> None:
+        super().__init__(limits)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.max_bytes = max_bytes
-        self.retention_s = retention_s
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(predictions)")}
-        if "created" not in columns:
-            self._db.execute(_ADD_CREATED)
-            self._db.execute(_FILL_CREATED)
-        self._db.execute(_SIZE_INDEX)
-        self._db.execute(_CREATED_INDEX)
+        with self._transaction():
+            version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise RuntimeError(f"{path} has schema version {version}; this camserve knows {len(_MIGRATIONS)}")
+            for migrate in _MIGRATIONS[version:]:
+                migrate(self._db)
+            self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
         self._total_bytes: int = self._db.execute(SIZE_SUM).fetchone()[0]
 
-    def expires_at(self, created: float) -> float | None:
-        """When a result created at ``created`` (Unix time) stops being served, or None to keep it."""
-        return None if self.retention_s is None else created + self.retention_s
-
-    def _oldest_alive(self) -> float:
-        return float("-inf") if self.retention_s is None else time.time() - self.retention_s
-
-    def put(
-        self,
-        prediction_id: str,
-        result: dict[str, Any],
-        photo: bytes,
-        class_maps: np.ndarray,
-        created: float | None = None,
-    ) -> None:
-        """Store one result, then evict the oldest others until the total fits the bound."""
-        created = time.time() if created is None else created
-        self.put_many([NewResult(prediction_id, result, photo, class_maps, created)])
-
     def put_many(self, results: Sequence[NewResult]) -> None:
-        """Store several results in one transaction, so one flush to disk makes them all durable (a group
-        commit), then evict the oldest others until the total fits; none of these is a victim. All or none:
-        an error stores none of them."""
         rows = []
         for new in results:
             result_text = json.dumps(new.result)
-            maps = _array_to_bytes(new.class_maps.astype(np.float32))
+            maps = array_to_bytes(new.class_maps)
             size = len(result_text) + len(new.photo) + len(maps)
             rows.append((new.prediction_id, result_text, new.photo, maps, size, new.created))
         added = sum(row[4] for row in rows)
-        with self._lock:
+        with self._lock, _translated_errors():
             with self._transaction():
                 first_seq = None
                 for row in rows:
@@ -162,10 +152,10 @@ class PredictionStore:
 
     def _alive(self, columns: str, prediction_id: str) -> tuple[Any, ...] | None:
         """``columns`` of the result, unless it is unknown, deleted, evicted or expired."""
-        with self._lock:
+        with self._lock, _translated_errors():
             row: tuple[Any, ...] | None = self._db.execute(
                 f"SELECT {columns} FROM predictions WHERE {_ALIVE}",
-                (prediction_id, self._oldest_alive()),
+                (prediction_id, self.oldest_alive()),
             ).fetchone()
         return row
 
@@ -186,33 +176,29 @@ class PredictionStore:
         return freed
 
     def get_result(self, prediction_id: str) -> dict[str, Any] | None:
-        """The result's JSON, or None if it is unknown, deleted, evicted or expired."""
         row = self._alive("result", prediction_id)
         return None if row is None else json.loads(row[0])
 
     def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
-        """The result's JSON and its class maps, without the photo."""
         row = self._alive("result, class_maps", prediction_id)
-        return None if row is None else (json.loads(row[0]), _array_from_bytes(row[1]))
+        return None if row is None else (json.loads(row[0]), array_from_bytes(row[1]))
 
     def get(self, prediction_id: str) -> StoredPrediction | None:
         row = self._alive("result, photo, class_maps", prediction_id)
         if row is None:
             return None
-        return StoredPrediction(json.loads(row[0]), bytes(row[1]), _array_from_bytes(row[2]))
+        return StoredPrediction(json.loads(row[0]), bytes(row[1]), array_from_bytes(row[2]))
 
     def delete(self, prediction_id: str) -> bool:
-        """Delete one result, photo and maps included, for good; False if there was none (expired ones too)."""
-        return bool(self._delete(_ALIVE, (prediction_id, self._oldest_alive())))
+        return bool(self._delete(_ALIVE, (prediction_id, self.oldest_alive())))
 
     def sweep(self) -> list[str]:
-        """Delete every expired result; the ids that went. Readers stopped seeing them when they expired."""
         if self.retention_s is None:
             return []
-        return self._delete("created < ?", (self._oldest_alive(),))
+        return self._delete("created < ?", (self.oldest_alive(),))
 
     def _delete(self, where: str, parameters: tuple[Any, ...]) -> list[str]:
-        with self._lock:
+        with self._lock, _translated_errors():
             with self._transaction():
                 rows = self._db.execute(f"SELECT id, size FROM predictions WHERE {where}", parameters).fetchall()
                 self._db.execute(f"DELETE FROM predictions WHERE {where}", parameters)
@@ -222,7 +208,6 @@ class PredictionStore:
         return [prediction_id for prediction_id, _ in rows]
 
     def exists(self, prediction_id: str) -> bool:
-        """Whether the result can still be read: what a cached picture of it is checked against."""
         return self._alive("1", prediction_id) is not None
 
     def total_bytes(self) -> int:
@@ -230,9 +215,12 @@ class PredictionStore:
             return self._total_bytes
 
     def count(self) -> int:
-        with self._lock:
+        with self._lock, _translated_errors():
             count: int = self._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
             return count
+
+    def check(self) -> None:
+        self._alive("1", "")
 
     def close(self) -> None:
         with self._lock:

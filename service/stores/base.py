@@ -1,0 +1,151 @@
+"""What every store promises, whichever database is behind it.
+
+A 201 hands out a link, so a store's ``put_many`` returns only once its results are durable, and all of a
+group or none of it. Results are bounded in total size (oldest evicted first, never one just stored) and
+optionally expire. A store whose database or bucket cannot be reached raises ``StoreUnavailable``, which
+the service answers with 503 and ``Retry-After``: never a 500, and never a 201 that was not stored.
+"""
+
+import io
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DuplicateResult",
+    "NewResult",
+    "PredictionStore",
+    "StoreLimits",
+    "StoreUnavailable",
+    "StoredPrediction",
+    "array_from_bytes",
+    "array_to_bytes",
+]
+
+
+class StoreUnavailable(RuntimeError):
+    """The database or the bucket cannot be reached now; the same call may succeed later."""
+
+
+class DuplicateResult(ValueError):
+    """A result with this id is stored already; the group it came in was stored not at all."""
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """``max_bytes``: the total size kept before the oldest results are evicted; ``retention_s``: results older
+    than this are gone for readers at once and deleted by ``sweep`` (None: kept until evicted)."""
+
+    max_bytes: int
+    retention_s: float | None = None
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """One result to store: its id, the result JSON, the photo as uploaded, the class maps, its Unix time."""
+
+    prediction_id: str
+    result: dict[str, Any]
+    photo: bytes
+    class_maps: np.ndarray
+    created: float
+
+    @property
+    def approximate_bytes(self) -> int:
+        """What it adds to the store, near enough to bound a group (the maps and JSON are small)."""
+        return len(self.photo) + self.class_maps.nbytes + 4096
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    result: dict[str, Any]
+    photo: bytes
+    class_maps: np.ndarray
+
+
+def array_to_bytes(array: np.ndarray) -> bytes:
+    """Class maps as float32 ``.npy`` bytes: self-describing (shape, dtype) and never a pickle."""
+    buffer = io.BytesIO()
+    np.save(buffer, array.astype(np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def array_from_bytes(data: bytes) -> np.ndarray:
+    array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+    return array
+
+
+class PredictionStore(ABC):
+    """Results by id. Reads return None for a result that is unknown, deleted, evicted or expired."""
+
+    def __init__(self, limits: StoreLimits) -> None:
+        self.max_bytes = limits.max_bytes
+        self.retention_s = limits.retention_s
+
+    kind: str  # what /readyz reports: "sqlite", "postgresql", "postgresql+s3"
+
+    def expires_at(self, created: float) -> float | None:
+        """When a result created at ``created`` (Unix time) stops being served, or None to keep it."""
+        return None if self.retention_s is None else created + self.retention_s
+
+    def oldest_alive(self) -> float:
+        """The creation time before which results have expired."""
+        return float("-inf") if self.retention_s is None else time.time() - self.retention_s
+
+    def put(
+        self,
+        prediction_id: str,
+        result: dict[str, Any],
+        photo: bytes,
+        class_maps: np.ndarray,
+        created: float | None = None,
+    ) -> None:
+        """Store one result (a group of one)."""
+        created = time.time() if created is None else created
+        self.put_many([NewResult(prediction_id, result, photo, class_maps, created)])
+
+    @abstractmethod
+    def put_many(self, results: Sequence[NewResult]) -> None:
+        """Store several results durably in one transaction (a group commit), then evict the oldest others
+        until the total fits; none of these is a victim. All or none: on any error none of them is stored."""
+
+    @abstractmethod
+    def get(self, prediction_id: str) -> StoredPrediction | None: ...
+
+    @abstractmethod
+    def get_result(self, prediction_id: str) -> dict[str, Any] | None:
+        """The result's JSON alone."""
+
+    @abstractmethod
+    def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
+        """The result's JSON and its class maps, without the photo."""
+
+    @abstractmethod
+    def exists(self, prediction_id: str) -> bool:
+        """Whether the result can still be read: what a cached picture of it is checked against."""
+
+    @abstractmethod
+    def delete(self, prediction_id: str) -> bool:
+        """Delete one result, photo and maps included, for good; False if there was none (expired ones too)."""
+
+    @abstractmethod
+    def sweep(self) -> list[str]:
+        """Delete every expired result, returning their ids; readers stopped seeing them when they expired.
+        Also finishes any clean-up an earlier outage interrupted."""
+
+    @abstractmethod
+    def total_bytes(self) -> int: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` unless a read would reach the database (and the bucket) now: readiness."""
+
+    @abstractmethod
+    def close(self) -> None: ...

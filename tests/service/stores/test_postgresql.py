@@ -1,0 +1,131 @@
+"""The PostgreSQL store's own promises: migrations that replicas may run at once, a database newer than the
+code refused, and outages reported as StoreUnavailable, with recovery by itself."""
+
+import multiprocessing
+import time
+
+import boto3
+import psycopg
+import pytest
+
+from camserve.service.stores import StoreLimits, StoreUnavailable, open_store
+from camserve.service.stores.postgresql import MIGRATIONS, STALE_AFTER_S
+from tests.support.backing import BackingServices, fresh_database
+from tests.support.stores import ROOMY, make_maps, make_result, put_numbered
+
+pytestmark = pytest.mark.cluster
+
+
+def _open_and_store(url: str, number: int) -> None:
+    """One replica starting: migrate, then store a result."""
+    store = open_store(url, ROOMY)
+    put_numbered(store, number)
+    store.close()
+
+
+def test_replicas_starting_at_once_migrate_once(backing_services: BackingServices) -> None:
+    url = fresh_database(backing_services)
+    context = multiprocessing.get_context("spawn")
+    starting = [context.Process(target=_open_and_store, args=(url, number)) for number in range(4)]
+    for process in starting:
+        process.start()
+    for process in starting:
+        process.join(timeout=120)
+    assert [process.exitcode for process in starting] == [0, 0, 0, 0]
+    with psycopg.connect(url) as connection:
+        versions = [row[0] for row in connection.execute("SELECT version FROM camserve_schema ORDER BY version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert open_store(url, ROOMY).count() == 4
+
+
+def test_a_database_newer_than_the_code_is_refused(backing_services: BackingServices) -> None:
+    url = fresh_database(backing_services)
+    open_store(url, ROOMY).close()
+    with psycopg.connect(url) as connection:
+        connection.execute("INSERT INTO camserve_schema (version) VALUES (%s)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="schema version"):
+        open_store(url, ROOMY)
+
+
+def test_an_unreachable_database_is_unavailable_and_the_store_still_opens() -> None:
+    """The service may start before its database: the store opens, and every call says it cannot reach it."""
+    store = open_store("postgresql://camserve:secret@127.0.0.1:1/camserve", StoreLimits(ROOMY.max_bytes, 60))
+    for call in (store.check, lambda: store.get("x"), lambda: put_numbered(store, 1), store.sweep):
+        with pytest.raises(StoreUnavailable) as raised:
+            call()
+        assert "secret" not in str(raised.value)
+
+
+def _terminate_connections(services: BackingServices, url: str) -> None:
+    """What a database restart does to every open connection."""
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(services.postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+
+
+def test_connections_a_restart_broke_are_replaced(backing_services: BackingServices) -> None:
+    url = fresh_database(backing_services)
+    store = open_store(url, StoreLimits(ROOMY.max_bytes))
+    put_numbered(store, 1)
+    _terminate_connections(backing_services, url)
+    time.sleep(STALE_AFTER_S * 1.5)  # an outage lasts longer than this: idle connections are tested first
+    assert store.get_result("p0001") == make_result("p0001")
+    store.put("after", make_result("after"), b"photo", make_maps(2))
+    assert store.count() == 2
+
+
+def test_a_connection_broken_mid_use_fails_one_call_then_is_gone(backing_services: BackingServices) -> None:
+    url = fresh_database(backing_services)
+    store = open_store(url, ROOMY)
+    put_numbered(store, 1)
+    _terminate_connections(backing_services, url)
+    with pytest.raises(StoreUnavailable):
+        store.get_result("p0001")
+    assert store.get_result("p0001") == make_result("p0001")
+
+
+def _objects(services: BackingServices, prefix: str) -> list[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=services.bucket, Prefix=prefix + "/")
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_a_failed_upload_commits_nothing(backing_services: BackingServices, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = f"uploads-{time.time_ns()}"
+    store = open_store(fresh_database(backing_services), ROOMY, f"s3://{backing_services.bucket}/{prefix}")
+    put_numbered(store, 1)
+
+    def refuse(_key: str, _photo: bytes) -> None:
+        raise StoreUnavailable("the bucket went away")
+
+    monkeypatch.setattr(store._blobs, "put", refuse)  # type: ignore[attr-defined]
+    total = store.total_bytes()
+    with pytest.raises(StoreUnavailable, match="the bucket went away"):
+        put_numbered(store, 2)
+    assert store.get_result("p0002") is None
+    assert (store.count(), store.total_bytes()) == (1, total)
+    assert len(_objects(backing_services, prefix)) == 1
+
+
+def test_photos_a_bucket_outage_left_behind_are_deleted_by_the_sweep(
+    backing_services: BackingServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"orphans-{time.time_ns()}"
+    store = open_store(fresh_database(backing_services), ROOMY, f"s3://{backing_services.bucket}/{prefix}")
+    put_numbered(store, 1)
+    blobs = store._blobs  # type: ignore[attr-defined]
+    working_delete = blobs.delete
+
+    def refuse(_keys: list[str]) -> None:
+        raise StoreUnavailable("the bucket went away")
+
+    monkeypatch.setattr(blobs, "delete", refuse)
+    assert store.delete("p0001")  # the row goes at once; its photo waits for the bucket
+    assert store.get("p0001") is None
+    assert len(_objects(backing_services, prefix)) == 1
+    assert store.sweep() == []
+    monkeypatch.setattr(blobs, "delete", working_delete)
+    store.sweep()
+    assert _objects(backing_services, prefix) == []
