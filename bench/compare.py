@@ -43,11 +43,11 @@ COLUMNS = (
 )
 
 
-def turns(rounds: int) -> list[tuple[int, str]]:
-    """A B, then B A, and so on: a drift during a round pair favours neither side."""
+def turns(rounds: int, sides: tuple[str, ...] = ("a", "b")) -> list[tuple[int, str]]:
+    """A B, then B A, and so on (A B C, C B A with three): a drift during a round pair favours no side."""
     order = []
     for index in range(rounds):
-        order += [(index, side) for side in (("a", "b") if index % 2 == 0 else ("b", "a"))]
+        order += [(index, side) for side in (sides if index % 2 == 0 else sides[::-1])]
     return order
 
 

@@ -1,0 +1,250 @@
+"""camserve at scale, measured: through the balancer with one replica and with two, and what a shared store
+costs a request against SQLite.
+
+``balancer``: starts ``scripts/cluster.sh up`` (PostgreSQL, SeaweedFS, two replicas, HAProxy) and beside it a
+second HAProxy over replica 1 alone, made from the cluster's own configuration. Three configurations then take
+turns, round by round (A B C, C B A, ...): replica 1 directly, the balancer over replica 1, the balancer over
+both. Each round keeps ``--concurrency`` POSTs in flight. Reported: throughput, latency quantiles, errors, and
+the CPU every process of the cluster spent per request (replicas, PostgreSQL, SeaweedFS, HAProxy). On a
+machine with 2 cores the two replicas share the cores one replica already fills, so this shows the cost of
+the balancer and of a second replica, not a speed-up.
+
+``store``: starts ``scripts/cluster.sh up --services-only`` and three servers: SQLite (the default),
+PostgreSQL with photos in the database, PostgreSQL with photos in S3. Sequential POSTs (concurrency 1) in
+blocks taking turns, with each server's own stage times (bench/request_cost.py): the ``store`` column is what
+a request spends storing its result.
+
+Run from the repository root, in the project's venv (as root, the harness installs PostgreSQL and HAProxy)::
+
+    python bench/cluster.py balancer
+    python bench/cluster.py balancer --concurrency 1 16 --rounds 4 --requests 200
+    python bench/cluster.py store --rounds 8 --requests 40
+
+Writes bench/results/cluster_balancer.json or bench/results/cluster_store.json.
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+from common import (
+    RESULTS_DIR,
+    environment,
+    free_port,
+    jpeg_bytes,
+    load_average_1m,
+    running_server,
+    synthetic_photo,
+    write_results,
+)
+from compare import turns
+from load import api_headers, build_photos, cpu_seconds, drive, summarise, uploads
+from request_cost import PHOTO_SIZE, STAGES, block
+from request_cost import summarise as stage_means
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SCRIPT = REPOSITORY / "scripts" / "cluster.sh"
+UP_TIMEOUT_S = 900
+
+
+@contextmanager
+def cluster(*args: str, **env: str) -> Iterator[dict[str, str]]:
+    """``cluster.sh up ARGS`` with ``env``; its cluster.env (with CLUSTER_DIR); ``down`` afterwards."""
+    directory = tempfile.mkdtemp(prefix="camserve-bench-cluster-")
+    env = {**env, "CLUSTER_DIR": directory}
+    try:
+        subprocess.run([str(SCRIPT), "up", *args], env=_with(env), check=True, timeout=UP_TIMEOUT_S)
+        lines = (Path(directory) / "cluster.env").read_text().splitlines()
+        yield dict(line.split("=", 1) for line in lines if "=" in line)
+    finally:
+        if (Path(directory) / "cluster.env").exists():
+            subprocess.run([str(SCRIPT), "down"], env=_with(env), check=False, timeout=300)
+
+
+def _with(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **env}
+
+
+@contextmanager
+def balancer_over_replica_1(cluster_env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
+    """A second HAProxy, the cluster's own configuration less every server but replica 1, on a port of its own."""
+    directory = Path(cluster_env["CLUSTER_DIR"])
+    port = free_port()
+    lines = (directory / "haproxy.cfg").read_text().splitlines()
+    kept = [line for line in lines if not line.strip().startswith("server ") or "replica-1 " in line]
+    config = "\n".join(kept).replace(f"127.0.0.1:{cluster_env['CLUSTER_LB_PORT']}", f"127.0.0.1:{port}") + "\n"
+    path = directory / "haproxy-one.cfg"
+    path.write_text(config)
+    with (directory / "logs" / "haproxy-one.log").open("wb") as log:
+        process = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit(f"the second HAProxy did not become ready; see {directory}/logs/haproxy-one.log")
+        yield url, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def cluster_processes(cluster_env: dict[str, str], extra: list[psutil.Process]) -> list[psutil.Process]:
+    """Every process the cluster runs, by the PIDs the harness recorded (their children are counted with them)."""
+    pids = [int(path.read_text()) for path in (Path(cluster_env["CLUSTER_DIR"]) / "pids").glob("*.pid")]
+    return [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)] + extra
+
+
+def cpu_of(processes: list[psutil.Process]) -> float:
+    return sum(cpu_seconds(process) for process in processes)
+
+
+async def timed_round(
+    url: str, photos: list[Any], concurrency: int, requests: int, processes: list[psutil.Process]
+) -> dict[str, Any]:
+    async with uploads(url, api_headers(), concurrency) as http:
+        await drive(http, photos, concurrency, concurrency)
+        cpu_before = cpu_of(processes)
+        started = time.perf_counter()
+        outcomes = await drive(http, photos, concurrency, requests)
+        wall_s = time.perf_counter() - started
+        cpu_s = cpu_of(processes) - cpu_before
+    return {**summarise(outcomes, wall_s), "cluster_cpu_ms_per_request": round(1000.0 * cpu_s / requests, 2)}
+
+
+CONFIGURATIONS = {"direct": "replica 1, no balancer", "lb-1": "HAProxy, replica 1", "lb-2": "HAProxy, 2 replicas"}
+ROUND_COLUMNS = ("throughput_rps", "p50_ms", "p99_ms", "errors", "cluster_cpu_ms_per_request")
+
+
+def balancer(args: argparse.Namespace) -> None:
+    photos, origin = build_photos(args.sources, args.seed)
+    load_before = load_average_1m()
+    levels = []
+    with cluster(REPLICAS="2") as env, balancer_over_replica_1(env) as (one_url, one_process):
+        processes = cluster_processes(env, [one_process])
+        urls = {"direct": env["CLUSTER_REPLICA_1_URL"], "lb-1": one_url, "lb-2": env["CLUSTER_URL"]}
+        for concurrency in args.concurrency:
+            rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in urls}
+            for index, side in turns(args.rounds, tuple(urls)):
+                level = asyncio.run(timed_round(urls[side], photos, concurrency, args.requests, processes))
+                rounds[side].append(level)
+                cells = "  ".join(f"{key} {level[key]}" for key in ROUND_COLUMNS)
+                print(f"  c{concurrency} round {index} {side}: {cells}", file=sys.stderr)
+            medians = {
+                side: {key: statistics.median(r[key] for r in runs if r[key] is not None) for key in ROUND_COLUMNS}
+                for side, runs in rounds.items()
+            }
+            levels.append({"concurrency": concurrency, "median": medians, "rounds": rounds})
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "configurations": {
+            "direct": "replica 1, no balancer",
+            "lb-1": "HAProxy, replica 1",
+            "lb-2": "HAProxy, 2 replicas",
+        },
+        "store": "postgresql+s3",
+        "photos": {"origin": origin, "count": len(photos)},
+        "requests_per_round": args.requests,
+        "levels": levels,
+        **environment(load_before, load_average_1m()),
+    }
+    output = args.output or RESULTS_DIR / "cluster_balancer.json"
+    write_results(output, results)
+    print(f"{args.rounds} rounds of {args.requests} requests per configuration and level, medians:")
+    print(f"{'':>12}" + "".join(f"{key:>28}" for key in ROUND_COLUMNS))
+    for level in levels:
+        for side, median in level["median"].items():
+            label = f"c{level['concurrency']} {side}"
+            print(f"{label:>12}" + "".join(f"{median[key]:>28}" for key in ROUND_COLUMNS))
+    print(f"wrote {output}")
+
+
+STORE_COLUMNS = ("client_p50_ms", "server_mean_ms", *(f"{stage}_ms" for stage in STAGES))
+
+
+def store(args: argparse.Namespace) -> None:
+    photo = jpeg_bytes(synthetic_photo(*PHOTO_SIZE, np.random.default_rng(0)))
+    load_before = load_average_1m()
+    with cluster("--services-only") as env, ExitStack() as stack:
+        aws = {key: value for key, value in env.items() if key.startswith("AWS_")}
+        database = env["CAMSERVE_STORE_URL"]
+        configs = {
+            "sqlite": {},
+            "postgresql": {**aws, "CAMSERVE_STORE_URL": database},
+            "postgresql+s3": {**aws, "CAMSERVE_STORE_URL": database, "CAMSERVE_BLOB_URL": env["CAMSERVE_BLOB_URL"]},
+        }
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camserve-store-cost-")))
+        clients = {}
+        for side, side_env in configs.items():
+            (tmp / side).mkdir()
+            clients[side], _ = stack.enter_context(running_server(tmp / side, side_env))
+        for client in clients.values():  # warm up: connections, caches, first batches
+            block(client, photo, 10)
+        blocks: dict[str, list[dict[str, Any]]] = {side: [] for side in configs}
+        for _, side in turns(args.rounds, tuple(configs)):
+            blocks[side].append(block(clients[side], photo, args.requests))
+    figures = {side: stage_means(side_blocks) for side, side_blocks in blocks.items()}
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "photo": f"generated {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG, {len(photo)} bytes",
+        "configs": figures,
+        "store_ms_over_sqlite": {
+            side: round(figures[side]["store_ms"] - figures["sqlite"]["store_ms"], 2) for side in configs
+        },
+        "client_p50_ms_over_sqlite": {
+            side: round(figures[side]["client_p50_ms"] - figures["sqlite"]["client_p50_ms"], 2) for side in configs
+        },
+        **environment(load_before, load_average_1m()),
+    }
+    output = args.output or RESULTS_DIR / "cluster_store.json"
+    write_results(output, results)
+    print(f"concurrency 1, {args.rounds} blocks of {args.requests} POSTs per store; ms per request:")
+    print(f"{'':>14}" + "".join(f"{column.removesuffix('_ms'):>14}" for column in STORE_COLUMNS))
+    for side, side_figures in figures.items():
+        print(f"{side:>14}" + "".join(f"{side_figures[column]:>14.2f}" for column in STORE_COLUMNS))
+    print(
+        f"store over SQLite: {results['store_ms_over_sqlite']}; client p50 over SQLite: "
+        f"{results['client_p50_ms_over_sqlite']}"
+    )
+    print(f"wrote {output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    through = commands.add_parser("balancer", help="one replica against two, through HAProxy")
+    through.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="levels (default 1 16)")
+    through.add_argument("--rounds", type=int, default=4, help="rounds per configuration and level (default 4)")
+    through.add_argument("--requests", type=int, default=200, help="timed requests per round (default 200)")
+    through.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
+    through.add_argument("--seed", type=int, default=0)
+    through.add_argument("--output", type=Path, help="JSON results (default bench/results/cluster_balancer.json)")
+    stores = commands.add_parser("store", help="SQLite against PostgreSQL and PostgreSQL + S3, concurrency 1")
+    stores.add_argument("--rounds", type=int, default=8, help="blocks per store (default 8)")
+    stores.add_argument("--requests", type=int, default=40, help="sequential POSTs per block (default 40)")
+    stores.add_argument("--output", type=Path, help="JSON results (default bench/results/cluster_store.json)")
+    args = parser.parse_args()
+    {"balancer": balancer, "store": store}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
