@@ -18,7 +18,9 @@ class Links(BaseModel):
 class Timings(BaseModel):
     decode_ms: float = Field(description="Decode and preprocess.")
     inference_ms: float = Field(description="Waiting for and running the forward pass.")
-    zoom_ms: float = Field(0.0, description="CAM-guided zoom: cutting the crop and its forward (0 without zoom).")
+    zoom_ms: float = Field(
+        0.0, description="CAM-guided zoom: deciding on the crop, and cutting and looking at it (0 when zoom is off)."
+    )
     total_ms: float = Field(description="From the upload read to the result, before it is stored.")
 
 
