@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 import numpy as np
 
 from camserve.models.predictor import Prediction, Predictor, warm_up
+from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.batching import DynamicBatcher
 from camserve.service.metrics import Metrics, Stage
 
@@ -51,6 +52,13 @@ class InferenceEngine:
     async def predict_views(self, views: Sequence[np.ndarray]) -> list[Prediction]:
         """Several views of one photo (serve-time TTA), queued together so they share a forward."""
         return await self.batcher.submit_all(views)
+
+    async def look(self, pixels: np.ndarray, mirror: bool) -> Prediction:
+        """One view's answer (a photo or its zoomed crop), with ``mirror`` averaged with its mirror image
+        (serve-time TTA). Submits before any await, so it may follow ``arriving`` directly."""
+        if mirror:
+            return average_mirror_views(*await self.predict_views(mirror_views(pixels)))
+        return await self.predict(pixels)
 
     def _forward(self, inputs: list[np.ndarray]) -> list[Prediction]:
         """Stack on the inference thread too, keeping the copy off the event loop."""

@@ -28,6 +28,7 @@ class Stage(StrEnum):
     """Where a request's time goes, one histogram series each (``camserve_stage_seconds{stage=...}``)."""
 
     decode = "decode"  # photo bytes to model input, on a request thread
+    zoom = "zoom"  # a zoomed photo's crop to model input (decode and preprocess), on a request thread
     queue_wait = "queue_wait"  # from joining the inference queue to its batch's forward starting
     inference = "inference"  # one forward, whole batch
     store = "store"  # writing the result durably

@@ -40,12 +40,17 @@ class Picture(StrEnum):
     heatmap = "heatmap"
 
 
+OUTLINE_RGB = (255, 255, 255)
+OUTLINE_FRACTION = 1 / 200  # of the photo's shorter side: visible on a phone photo and on a thumbnail alike
+
+
 @dataclass(frozen=True)
 class RenderRequest:
     picture: Picture
     alpha: float
     colormap: Colormap
     class_index: int | None
+    outline: tuple[int, int, int, int] | None = None  # a box to draw (left, top, right, bottom; photo pixels)
 
 
 def render(
@@ -61,6 +66,8 @@ def render(
     cam = upsample(select_cam(class_maps, probabilities, request.class_index), width, height)
     heatmap = colorize(cam, request.colormap)
     picture = heatmap if request.picture is Picture.heatmap else blend(photo, heatmap, request.alpha)
+    if request.outline is not None:
+        draw_outline(picture, request.outline)
     return encode_png(picture, compression)
 
 
@@ -81,6 +88,20 @@ def blend(photo: np.ndarray, heatmap: np.ndarray, alpha: float) -> np.ndarray:
     if photo.shape != heatmap.shape:
         raise ValueError(f"photo {photo.shape} and heatmap {heatmap.shape} differ in shape")
     return cv2.addWeighted(photo, 1.0 - alpha, heatmap, alpha, 0.0)
+
+
+def draw_outline(picture: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Outline ``box`` (right and bottom exclusive) in place, inside its edges: where the box meets the photo's
+    border, a line centred on the edge would be half cut off."""
+    left, top, right, bottom = box
+    thickness = max(2, round(min(picture.shape[:2]) * OUTLINE_FRACTION))
+    for edge in (
+        np.s_[top : top + thickness, left:right],
+        np.s_[bottom - thickness : bottom, left:right],
+        np.s_[top:bottom, left : left + thickness],
+        np.s_[top:bottom, right - thickness : right],
+    ):
+        picture[edge] = OUTLINE_RGB
 
 
 def encode_png(rgb: np.ndarray, compression: int) -> bytes:

@@ -1,25 +1,36 @@
 """The one place a model's answer becomes result JSON, for the HTTP API and the command line alike."""
 
+import numpy as np
+
 from camserve.models.metadata import ModelMetadata
 from camserve.models.predictor import Prediction
-from camserve.service.schemas import Classification, ModelInfo
+from camserve.service.schemas import Classification, ModelInfo, Zoom
 
 
 def model_info(metadata: ModelMetadata) -> ModelInfo:
     return ModelInfo(name=metadata.name, version=metadata.version, trained=metadata.trained)
 
 
+def by_class(probabilities: np.ndarray, metadata: ModelMetadata) -> dict[str, float]:
+    return {name: float(p) for name, p in zip(metadata.class_names, probabilities, strict=True)}
+
+
 def classify(
-    prediction: Prediction, metadata: ModelMetadata, width: int, height: int, tta: bool = False
+    prediction: Prediction,
+    metadata: ModelMetadata,
+    width: int,
+    height: int,
+    tta: bool = False,
+    zoom: Zoom | None = None,
 ) -> Classification:
     """Label, confidence and probabilities by class name, for a photo of ``width`` x ``height``."""
-    names = metadata.class_names
     return Classification(
-        label=names[prediction.label_index()],
+        label=metadata.class_names[prediction.label_index()],
         confidence=prediction.confidence,
-        probabilities={name: float(p) for name, p in zip(names, prediction.probabilities, strict=True)},
+        probabilities=by_class(prediction.probabilities, metadata),
         width=width,
         height=height,
         model=model_info(metadata),
         tta=tta,
+        zoom=zoom or Zoom(),
     )

@@ -18,7 +18,33 @@ class Links(BaseModel):
 class Timings(BaseModel):
     decode_ms: float = Field(description="Decode and preprocess.")
     inference_ms: float = Field(description="Waiting for and running the forward pass.")
+    zoom_ms: float = Field(
+        0.0, description="CAM-guided zoom: deciding on the crop, and cutting and looking at it (0 when zoom is off)."
+    )
     total_ms: float = Field(description="From the upload read to the result, before it is stored.")
+
+
+class Box(BaseModel):
+    """A region of the photo in its pixels (as uploaded, after EXIF orientation); right and bottom exclusive."""
+
+    left: int = Field(ge=0)
+    top: int = Field(ge=0)
+    right: int = Field(ge=1)
+    bottom: int = Field(ge=1)
+
+
+class Zoom(BaseModel):
+    """CAM-guided zoom: where the heat was concentrated, the model looked again at that region of the photo."""
+
+    requested: bool = Field(False, description="Whether zoom was on for this photo (?zoom=, default CAMSERVE_ZOOM).")
+    used: bool = Field(False, description="Whether the map was concentrated enough for the crop to be looked at.")
+    box: Box | None = Field(None, description="The crop, in photo pixels; null when not used.")
+    photo_probabilities: dict[str, float] | None = Field(
+        None,
+        description="The whole photo's own answer (null when not used). The maps, and so the heatmap, are the whole "
+        "photo's, weighted by these.",
+    )
+    crop_probabilities: dict[str, float] | None = Field(None, description="The crop's answer; null when not used.")
 
 
 class Classification(BaseModel):
@@ -31,6 +57,10 @@ class Classification(BaseModel):
     height: int = Field(description="Height of the photo as uploaded, after EXIF orientation.")
     model: ModelInfo
     tta: bool = Field(False, description="Whether the photo's mirror image was averaged in (serve-time TTA).")
+    zoom: Zoom = Field(
+        default_factory=Zoom,
+        description="CAM-guided zoom; when used, probabilities combine the whole photo's answer and the crop's.",
+    )
 
 
 class PredictionResult(Classification):

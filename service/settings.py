@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="Average each photo with its mirror image (serve-time TTA; ?tta= overrides): two views per "
         "photo through the model. Its measured gain and cost are in the model card.",
     )
+    zoom: bool = Field(
+        False,
+        description="CAM-guided zoom (?zoom= overrides): where the heatmap is concentrated, look again at that region "
+        "of the full-resolution photo and combine the answers; a second forward for those photos. Its measured gain "
+        "and cost are in the model card.",
+    )
     batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
     batch_max_wait_ms: float = Field(
         2.0, ge=0.0, le=1000.0, description="Longest a batch waits for photos still being decoded to join it."

@@ -4,19 +4,24 @@ import argparse
 import json
 import random
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
+from camserve.models.calibration import log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
-from camserve.models.evaluation import evaluate_folder
+from camserve.models.evaluation import Evaluation, evaluate_folder
 from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
+from camserve.models.zoom import ZOOM_RULE, ZoomRule
 from camserve.service.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.zoom and (args.tta or args.maps):
+        print("camserve evaluate: error: --zoom is scored on its own, not with --tta or --maps", file=sys.stderr)
+        return 2
     if args.weights:
         settings = settings.model_copy(update={"weights_path": args.weights})
     predictor = load_predictor(settings.backend, settings.runtime_request())
@@ -31,7 +36,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             indices = sorted(random.Random(args.seed).sample(indices, args.limit))
         if args.maps:
             return _maps(args, settings, predictor, folder, indices)
-        evaluation = evaluate_folder(predictor, folder, indices, settings.max_pixels, args.tta, args.batch_size)
+        zoom = ZOOM_RULE if args.zoom else None
+        evaluation = evaluate_folder(predictor, folder, indices, settings.max_pixels, args.tta, args.batch_size, zoom)
     except (ValueError, FileNotFoundError) as error:
         print(f"camserve evaluate: error: {error}", file=sys.stderr)
         return 2
@@ -40,22 +46,55 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "data": str(args.data),
         "split": args.split,
         "tta": args.tta,
+        "zoom": args.zoom,
         "input_size": predictor.metadata.input_size,
         "precision": predictor.precision,
         **evaluation.report.to_dict(),
+        **({"zoom_effect": zoom_effect(evaluation, ZOOM_RULE)} if args.zoom else {}),
         "unreadable": [{"photo": name, "error": reason} for name, reason in evaluation.failures],
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(
-            f"{args.data} ({args.split}, tta {'on' if args.tta else 'off'}, {predictor.precision}, "
-            f"{predictor.metadata.input_size} px)"
+            f"{args.data} ({args.split}, tta {'on' if args.tta else 'off'}, zoom {'on' if args.zoom else 'off'}, "
+            f"{predictor.precision}, {predictor.metadata.input_size} px)"
         )
         print(evaluation.report.format())
+        if args.zoom:
+            print(format_zoom_effect(summary["zoom_effect"]))
         for name, reason in evaluation.failures:
             print(f"unreadable: {name}: {reason}", file=sys.stderr)
     return 1 if evaluation.failures else 0
+
+
+def zoom_effect(evaluation: Evaluation, rule: ZoomRule) -> dict[str, Any]:
+    """What a zoom ``rule`` did to these photos: how many it zoomed, and the scores without it."""
+    if evaluation.unzoomed is None or evaluation.zoomed is None:
+        raise ValueError("the evaluation was run without zoom")
+    labels = evaluation.labels
+    right_before = evaluation.unzoomed.argmax(axis=1) == labels
+    right_after = evaluation.probabilities.argmax(axis=1) == labels
+    return {
+        "rule": asdict(rule),
+        "photos_zoomed": int(evaluation.zoomed.sum()),
+        "fraction_zoomed": float(evaluation.zoomed.mean()),
+        "without_zoom": {"accuracy": float(right_before.mean()), "log_loss": log_loss(evaluation.unzoomed, labels)},
+        "answers_fixed": int((right_after & ~right_before).sum()),
+        "answers_broken": int((right_before & ~right_after).sum()),
+    }
+
+
+def format_zoom_effect(effect: dict[str, Any]) -> str:
+    without = effect["without_zoom"]
+    return "\n".join(
+        [
+            f"zoomed    {effect['photos_zoomed']} photos ({effect['fraction_zoomed']:.1%})",
+            f"without   accuracy {without['accuracy']:.4f}, log loss {without['log_loss']:.4f}",
+            f"answers   {effect['answers_fixed']} fixed, {effect['answers_broken']} broken by the zoom",
+            "rule      " + ", ".join(f"{name} {value}" for name, value in effect["rule"].items()),
+        ]
+    )
 
 
 def _maps(
@@ -88,6 +127,12 @@ def add_parser(commands: Any) -> None:
         "--split", choices=["all", "val"], default="all", help="val: only the checkpoint's validation photos"
     )
     evaluate.add_argument("--tta", action="store_true", help="average over flips and a centre crop (4 views)")
+    evaluate.add_argument(
+        "--zoom",
+        action="store_true",
+        help="the served CAM-guided zoom: look again at the hot region of photos whose map is concentrated, and "
+        "report the scores with it, without it, and how many photos it zoomed (not with --tta or --maps)",
+    )
     evaluate.add_argument("--weights", type=Path, help="checkpoint to evaluate (default: CAMSERVE_WEIGHTS_PATH)")
     evaluate.add_argument("--input-size", type=int, help="override the checkpoint's input size (to compare sizes)")
     evaluate.add_argument("--batch-size", type=at_least(1), default=32)

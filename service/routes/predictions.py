@@ -13,17 +13,27 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from camserve.models.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
+from camserve.models.predictor import Prediction
 from camserve.models.preprocess import prepare
-from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
 from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
 from camserve.service.results import classify
-from camserve.service.schemas import ClassMaps, ErrorBody, Grid, Links, PredictionResult, Timings, UnstoredResult
+from camserve.service.schemas import (
+    ClassMaps,
+    ErrorBody,
+    Grid,
+    Links,
+    PredictionResult,
+    Timings,
+    UnstoredResult,
+    Zoom,
+)
 from camserve.service.security import require_api_key
 from camserve.service.state import AppState, get_state
 from camserve.service.stores import NewResult
+from camserve.service.zoom import Zoomed, zoom_in
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -56,6 +66,17 @@ TtaQuery = Annotated[
     bool | None,
     Query(description="true: average the photo with its mirror image (serve-time TTA). Default: CAMSERVE_TTA."),
 ]
+ZoomQuery = Annotated[
+    bool | None,
+    Query(
+        description="true: where the heatmap is concentrated, look again at that region of the full-resolution photo "
+        "and combine the two answers (CAM-guided zoom; the result's zoom field says if it was used). "
+        "Default: CAMSERVE_ZOOM."
+    ),
+]
+BoxQuery = Annotated[
+    bool, Query(description="true: outline the zoom's crop on the overlay (nothing to draw when zoom was not used).")
+]
 StoreQuery = Annotated[
     bool | None,
     Query(
@@ -76,9 +97,17 @@ def _not_found(prediction_id: str) -> ApiError:
     return ApiError(404, f"no prediction with id {prediction_id!r} (it may have been deleted, expired or evicted)")
 
 
-def _stored_probabilities(state: AppState, result: dict[str, Any]) -> np.ndarray:
-    """A stored result's probabilities in the model's class order, as the maps' weights."""
-    return np.array([result["probabilities"][name] for name in state.metadata.class_names], np.float32)
+def _map_weights(state: AppState, result: dict[str, Any]) -> np.ndarray:
+    """What a stored result's maps are weighted by, in the model's class order: the probabilities of the forward
+    that made them, the whole photo's (after a zoom, the answer combines them with the crop's)."""
+    probabilities = result.get("zoom", {}).get("photo_probabilities") or result["probabilities"]
+    return np.array([probabilities[name] for name in state.metadata.class_names], np.float32)
+
+
+def _outline(zoom: dict[str, Any], wanted: bool) -> tuple[int, int, int, int] | None:
+    """The zoom's crop to draw on the overlay: asked for (?box=true) and there is one."""
+    box = zoom.get("box")
+    return (box["left"], box["top"], box["right"], box["bottom"]) if wanted and box else None
 
 
 def _iso(timestamp: float) -> str:
@@ -100,10 +129,13 @@ async def create_prediction(
     colormap: ColormapQuery = Colormap.jet,
     class_name: ClassQuery = None,
     tta: TtaQuery = None,
+    zoom: ZoomQuery = None,
+    box: BoxQuery = False,
 ) -> PredictionResult | JSONResponse:
     started = time.perf_counter()
     keep = state.settings.store_photos if store is None else store
     mirror = state.settings.tta if tta is None else tta
+    zooming = state.settings.zoom if zoom is None else zoom
     if keep and not state.settings.store_photos:
         raise ApiError(422, "this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
     class_index = _class_index(state, class_name)
@@ -117,35 +149,40 @@ async def create_prediction(
     except PhotoRejected as error:
         raise _reject(error) from error
     decoded_at = time.perf_counter()
-    try:  # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-        if mirror:
-            prediction = average_mirror_views(*await state.engine.predict_views(mirror_views(prepared.pixels)))
-        else:
-            prediction = await state.engine.predict(prepared.pixels)
+    try:
+        # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
+        photo = await state.engine.look(prepared.pixels, mirror)
+        inferred_at = time.perf_counter()
+        zoomed = await zoom_in(state, data, prepared, photo, mirror) if zooming else Zoomed(photo.probabilities, Zoom())
     except Overloaded as error:
         state.metrics.rejected.inc()
         busy = f"the server is busy: {error}; try again shortly"
         raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
     except ShuttingDown as error:
         raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
-    inferred_at = time.perf_counter()
+    except PhotoRejected as error:  # the zoom's decode at full size can refuse what the reduced-size one read
+        raise _reject(error) from error
+    zoomed_at = time.perf_counter()
 
     created = time.time()
-    classification = classify(prediction, state.metadata, prepared.width, prepared.height, mirror).model_dump()
+    answer = Prediction(zoomed.probabilities, photo.class_maps)
+    classification = classify(answer, state.metadata, prepared.width, prepared.height, mirror, zoomed.zoom).model_dump()
     timings = Timings(
         decode_ms=_ms(decoded_at - started),
         inference_ms=_ms(inferred_at - decoded_at),
+        zoom_ms=_ms(zoomed_at - inferred_at) if zooming else 0.0,
         total_ms=_ms(time.perf_counter() - started),
     )
     if not keep:
-        overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index)
+        outline = _outline(classification["zoom"], box)
+        overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index, outline)
         try:  # the full-size decode can refuse what the reduced-size one read, as a GET's picture can
             with state.metrics.timed(Stage.render):
                 png = await run_in_threadpool(
                     render,
                     data,
-                    prediction.class_maps,
-                    prediction.probabilities,
+                    photo.class_maps,
+                    photo.probabilities,
                     overlay,
                     state.settings.max_pixels,
                     state.settings.png_compression,
@@ -170,7 +207,7 @@ async def create_prediction(
     )
     body = result.model_dump(mode="json")
     with state.metrics.timed(Stage.store):
-        await state.committer.put(NewResult(prediction_id, body, data, prediction.class_maps, created))
+        await state.committer.put(NewResult(prediction_id, body, data, photo.class_maps, created))
     # The body is already validated and in JSON form: answer it as it is, not validated a second time.
     return JSONResponse(body, status_code=201, headers={"Location": base})
 
@@ -185,7 +222,8 @@ async def read_prediction(state: State, prediction_id: str) -> PredictionResult:
 
 @router.get("/{prediction_id}/maps", response_model=ClassMaps, responses=_ERRORS)
 async def read_maps(state: State, prediction_id: str) -> ClassMaps:
-    """The class maps as numbers, the normalised CAM the overlay draws, and how cells lie on the photo."""
+    """The class maps as numbers, the normalised CAM the overlay draws, and how cells lie on the photo. After a
+    zoom they are the whole photo's maps, weighted by its own probabilities (the result's zoom field)."""
     stored = await run_in_threadpool(state.store.get_maps, prediction_id)
     if stored is None:
         raise _not_found(prediction_id)
@@ -194,7 +232,7 @@ async def read_maps(state: State, prediction_id: str) -> ClassMaps:
     return ClassMaps(
         classes=list(state.metadata.class_names),
         class_maps=class_maps.tolist(),
-        cam=select_cam(class_maps, _stored_probabilities(state, result), None).tolist(),
+        cam=select_cam(class_maps, _map_weights(state, result), None).tolist(),
         grid=Grid(
             height=height,
             width=width,
@@ -227,9 +265,10 @@ async def _picture(
     alpha: float,
     colormap: Colormap,
     class_name: str | None,
+    box: bool = False,
 ) -> Response:
     class_index = _class_index(state, class_name)
-    key = (prediction_id, picture.value, round(alpha, 3), colormap.value, class_index)
+    key = (prediction_id, picture.value, round(alpha, 3), colormap.value, class_index, box)
     etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
     # private: a shared cache must not keep a copy that outlives a DELETE or the retention.
     headers = {"Cache-Control": PICTURE_CACHE, "ETag": etag}
@@ -245,14 +284,15 @@ async def _picture(
         stored = await run_in_threadpool(state.store.get, prediction_id)
         if stored is None:
             raise _not_found(prediction_id)
-        render_request = RenderRequest(picture, alpha, colormap, class_index)
+        outline = _outline(stored.result.get("zoom", {}), box)
+        render_request = RenderRequest(picture, alpha, colormap, class_index, outline)
         try:
             with state.metrics.timed(Stage.render):
                 png = await run_in_threadpool(
                     render,
                     stored.photo,
                     stored.class_maps,
-                    _stored_probabilities(state, stored.result),
+                    _map_weights(state, stored.result),
                     render_request,
                     state.settings.max_pixels,
                     state.settings.png_compression,
@@ -274,8 +314,9 @@ async def overlay(
     alpha: Alpha = 0.5,
     colormap: ColormapQuery = Colormap.jet,
     class_name: ClassQuery = None,
+    box: BoxQuery = False,
 ) -> Response:
-    return await _picture(state, request, prediction_id, Picture.overlay, alpha, colormap, class_name)
+    return await _picture(state, request, prediction_id, Picture.overlay, alpha, colormap, class_name, box)
 
 
 @router.get("/{prediction_id}/heatmap.png", response_class=Response, responses=_PNG)

@@ -41,7 +41,8 @@ async function call(url, options) {
 export function predict(file, { keep = true } = {}) {
   const body = new FormData();
   body.append("file", file);
-  return call(keep ? "/predictions" : "/predictions?store=false", { method: "POST", body });
+  // Kept nowhere: the one overlay comes inline, so ask for the zoom's box on it (nothing drawn without a zoom).
+  return call(keep ? "/predictions" : "/predictions?store=false&box=true", { method: "POST", body });
 }
 
 // Deleted, or already gone (deleted elsewhere, expired, evicted): either way it is not on the server any more.
@@ -68,8 +69,9 @@ export async function fetchReadiness() {
   }
 }
 
-export function overlayUrl(result, { alpha, colormap, className }) {
+export function overlayUrl(result, { alpha, colormap, className, box = false }) {
   const query = new URLSearchParams({ alpha: String(alpha), colormap });
   if (className) query.set("class", className);
+  if (box) query.set("box", "true");
   return `${result.links.overlay}?${query}`;
 }

@@ -50,7 +50,12 @@ function selectedClass() {
 
 function updateOverlay() {
   if (!current) return;
-  const url = overlayUrl(current, { alpha: Number(alpha.value), colormap: colormap.value, className: selectedClass() });
+  const url = overlayUrl(current, {
+    alpha: Number(alpha.value),
+    colormap: colormap.value,
+    className: selectedClass(),
+    box: Boolean(current.zoom?.used),
+  });
   overlay.classList.add("loading");
   overlay.src = url;
   download.href = url;
@@ -99,6 +104,7 @@ function show(result, localPhoto) {
   $("label").textContent = result.label;
   $("untrained").hidden = result.model.trained;
   renderBars(result);
+  $("zoom-note").hidden = !result.zoom?.used;
   for (const img of [photo, overlay]) Object.assign(img, { width: result.width, height: result.height });
   if (result.overlay_png) {
     // Kept nowhere: the one overlay the server drew comes inline, and there is nothing to redraw.

@@ -10,7 +10,8 @@ import pytest
 from camserve.cli import build_parser, main
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.network import CamNetwork, build_network
-from tests.support.photos import SYNTHETIC_PER_CLASS, write_image_folder
+from tests.support.networks import write_red_patch_checkpoint
+from tests.support.photos import SYNTHETIC_PER_CLASS, write_image_folder, write_patch_folder
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def test_evaluate_json_report(
         "data",
         "split",
         "tta",
+        "zoom",
         "input_size",
         "precision",
         "photos",
@@ -73,9 +75,41 @@ def test_evaluate_text_report_with_weights_from_the_environment_and_input_size(
     monkeypatch.setenv("CAMSERVE_WEIGHTS_PATH", str(tiny_checkpoint))
     assert main(["evaluate", "--data", str(image_folder), "--input-size", "48", "--tta"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"{image_folder} (all, tta on, fp32, 48 px)"
+    assert out.splitlines()[0] == f"{image_folder} (all, tta on, zoom off, fp32, 48 px)"
     assert f"photos    {2 * SYNTHETIC_PER_CLASS}" in out
     assert "confusion (rows: true, columns: predicted)" in out
+
+
+def test_evaluate_zoom_reports_its_effect(tmp_path: Path, cpu_fp32: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """The red-patch model on small patches: the patch photos are zoomed (the crop is all red, so the answer is
+    surer), the plain ones are not; the scores without zoom are the plain run's."""
+    weights = str(write_red_patch_checkpoint(tmp_path / "red.safetensors"))
+    photos = str(write_patch_folder(tmp_path / "photos"))
+    assert main(["evaluate", "--data", photos, "--weights", weights, "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--data", photos, "--weights", weights, "--json", "--zoom", "--batch-size", "4"]) == 0
+    zoomed = json.loads(capsys.readouterr().out)
+    assert (plain["zoom"], zoomed["zoom"]) == (False, True)
+    assert "zoom_effect" not in plain
+    effect = zoomed["zoom_effect"]
+    assert (effect["photos_zoomed"], effect["fraction_zoomed"]) == (3, 0.5)
+    assert effect["without_zoom"]["accuracy"] == plain["accuracy"]
+    assert effect["without_zoom"]["log_loss"] == pytest.approx(plain["log_loss"], abs=1e-6)
+    assert zoomed["log_loss"] < plain["log_loss"]
+    assert set(effect["rule"]) == {"threshold", "max_area", "margin", "max_upscale", "combine", "crop_weight"}
+    assert main(["evaluate", "--data", photos, "--weights", weights, "--zoom"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{photos} (all, tta off, zoom on, fp32, 64 px)"
+    assert "zoomed    3 photos (50.0%)" in out
+
+
+@pytest.mark.parametrize("other", ["--tta", "--maps"])
+def test_evaluate_zoom_is_scored_on_its_own(
+    tiny_checkpoint: Path, image_folder: Path, cpu_fp32: None, other: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["evaluate", "--data", str(image_folder), "--weights", str(tiny_checkpoint), "--zoom", other]
+    assert main(args) == 2
+    assert "--zoom is scored on its own" in capsys.readouterr().err
 
 
 def test_evaluate_rejects_a_too_small_input_size(

@@ -66,6 +66,22 @@ def test_upload_shows_label_probabilities_and_overlay(page: "Page") -> None:
     expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"^blob:"))
 
 
+def test_a_zoomed_answer_is_said_and_its_box_outlined(page: "Page") -> None:
+    """Chelsea's heat is concentrated enough for the served zoom rule: the page says the model looked closer,
+    and asks for the overlay with the box outlined; a plain answer says nothing and draws no box."""
+    page.route("**/predictions", lambda route: route.continue_(url=route.request.url + "?zoom=true"))
+    result = upload_chelsea(page)
+    assert result["zoom"]["used"] is True
+    expect(page.locator("#zoom-note")).to_be_visible()
+    expect(page.locator("#overlay")).to_have_attribute("src", re.compile(r"[?&]box=true"))
+    assert overlay_size(page) == [451, 300]
+    page.unroute("**/predictions")
+    upload_chelsea(page)
+    expect(page.locator("#zoom-note")).to_be_hidden()
+    src = page.locator("#overlay").get_attribute("src")
+    assert src is not None and "box=" not in src
+
+
 # A drop or a paste carries a DataTransfer; build one holding the photo and fire the event the browser would.
 DELIVER_FILE = """([kind, data]) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));

@@ -13,8 +13,9 @@ from camserve.models.dataset import ImageFolder, scan_image_folder
 from camserve.models.evaluation import evaluate_folder, mean_probabilities, model_inputs, photo_views
 from camserve.models.preprocess import prepare
 from camserve.models.runtimes.torch import TorchPredictor
+from camserve.models.zoom import ZOOM_RULE, combine, crop_input, zoom_box
 from camserve.service.settings import Settings
-from tests.support.photos import write_image_folder
+from tests.support.photos import write_image_folder, write_patch_folder
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
@@ -141,3 +142,33 @@ def test_evaluate_folder_with_nothing_readable_fails(red_patch_predictor: TorchP
     folder = scan_image_folder(tmp_path, ("red", "other"))
     with pytest.raises(ValueError, match="none of the 3 photos could be read"):
         evaluate_folder(red_patch_predictor, folder, range(3), MAX_PIXELS)
+
+
+def test_evaluate_folder_with_zoom_is_each_photos_own_zoom(red_patch_predictor: TorchPredictor, tmp_path: Path) -> None:
+    """Batches of 4 over 6 photos, zoomed and not interleaved: each row is that photo's own zoom, as the service
+    would make it, and the unzoomed rows are the plain answers."""
+    folder = scan_image_folder(write_patch_folder(tmp_path / "patches"), ("red", "other"))
+    indices = list(range(len(folder.files)))
+    evaluation = evaluate_folder(red_patch_predictor, folder, indices, MAX_PIXELS, batch_size=4, zoom=ZOOM_RULE)
+    assert evaluation.zoomed is not None and evaluation.unzoomed is not None
+    assert evaluation.zoomed.tolist() == [label == 0 for label in folder.labels]
+    metadata = red_patch_predictor.metadata
+    for row, index in enumerate(indices):
+        data = folder.files[index].read_bytes()
+        prepared = prepare(data, metadata, MAX_PIXELS)
+        (photo,) = red_patch_predictor.predict(prepared.pixels[None])
+        np.testing.assert_allclose(evaluation.unzoomed[row], photo.probabilities, rtol=1e-5, atol=1e-6)
+        box = zoom_box(photo, prepared.width, prepared.height, metadata.input_size, ZOOM_RULE)
+        expected = photo.probabilities
+        if box is not None:
+            crop = crop_input(data, box, prepared.width, prepared.height, metadata, MAX_PIXELS)
+            (cropped,) = red_patch_predictor.predict(crop[None])
+            expected = combine(photo, cropped, ZOOM_RULE)
+        np.testing.assert_allclose(evaluation.probabilities[row], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_folder_scores_zoom_apart_from_the_four_view_tta(
+    red_patch_predictor: TorchPredictor, red_other_folder: ImageFolder
+) -> None:
+    with pytest.raises(ValueError, match="not with the 4-view TTA"):
+        evaluate_folder(red_patch_predictor, red_other_folder, [0], MAX_PIXELS, tta=True, zoom=ZOOM_RULE)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from camserve.models.cam import upsample
-from camserve.service.render import Colormap, blend, colorize, encode_png, select_cam
+from camserve.service.render import OUTLINE_RGB, Colormap, blend, colorize, draw_outline, encode_png, select_cam
 
 MAP_SIZE = 7
 
@@ -136,3 +136,13 @@ def test_select_cam_picks_the_weighted_or_the_class_map() -> None:
     first = select_cam(class_maps, probabilities, 0)
     assert np.unravel_index(np.argmax(first), first.shape) == (1, 2)
     assert first.min() == 0.0 and first.max() == pytest.approx(1.0)
+
+
+def test_the_outline_is_drawn_on_the_box_edge_and_nowhere_else() -> None:
+    picture = np.zeros((400, 600, 3), dtype=np.uint8)
+    draw_outline(picture, (100, 50, 300, 250))
+    white = (picture == OUTLINE_RGB).all(axis=2)
+    assert white[50:250, 100].all() and white[50:250, 299].all()  # left and right edges
+    assert white[50, 100:300].all() and white[249, 100:300].all()  # top and bottom edges
+    assert not white[60:240, 110:290].any()  # inside
+    assert not white[:, 310:].any() and not white[260:].any()  # outside

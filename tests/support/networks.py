@@ -1,8 +1,10 @@
 """Small CAM networks for tests: a hand-built one whose map is known, and tiny trainable checkpoints.
 
-Importing this module registers the ``tiny-resnet`` body with ``build_network``, once per test process.
+Importing this module registers the ``tiny-resnet`` and ``red-patch`` bodies with ``build_network``, once per
+test process.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,6 +18,13 @@ from camserve.models.network import CamNetwork, build_network, register_body
 TINY_INPUT = 64
 TINY_CELL = 8  # the red-patch model's map has one cell per 8x8 input pixels: 8 x 8 cells
 TINY_ARCHITECTURE = "tiny-resnet"
+RED_PATCH_ARCHITECTURE = "red-patch"
+
+
+@register_body(RED_PATCH_ARCHITECTURE)
+def red_patch_body(pretrained: bool) -> tuple[nn.Module, int]:
+    """The red-patch network's body (weightless), so its checkpoint loads by name like any other."""
+    return nn.AvgPool2d(TINY_CELL), 3
 
 
 def build_red_patch_network() -> CamNetwork:
@@ -25,7 +34,7 @@ def build_red_patch_network() -> CamNetwork:
     at the centre tap of the 3x3 kernel, class 1 ('other') = its negative. Built by hand so tests know
     where the map must peak.
     """
-    network = CamNetwork(nn.AvgPool2d(TINY_CELL), body_channels=3, num_classes=2)
+    network = CamNetwork(*red_patch_body(False), num_classes=2)
     with torch.no_grad():
         network.class_maps.weight.zero_()
         network.class_maps.bias.zero_()
@@ -44,6 +53,13 @@ RED_PATCH_METADATA = ModelMetadata(
     std=(1.0, 1.0, 1.0),
     trained=True,
 )
+
+
+def write_red_patch_checkpoint(weights_path: Path) -> Path:
+    """The red-patch network as a checkpoint, for commands that load weights from a file."""
+    metadata = replace(RED_PATCH_METADATA, architecture=RED_PATCH_ARCHITECTURE)
+    save_checkpoint(build_red_patch_network(), metadata, weights_path)
+    return weights_path
 
 
 @register_body(TINY_ARCHITECTURE)

@@ -91,6 +91,18 @@ def write_image_folder(
     return root
 
 
+def write_patch_folder(root: Path) -> Path:
+    """``root/red/``: white photos of several shapes with one small red patch each, whose red-patch model map
+    is concentrated on the patch; ``root/other/``: plain blue photos, whose map is flat. PNG, so exact."""
+    (root / "red").mkdir(parents=True, exist_ok=True)
+    (root / "other").mkdir(parents=True, exist_ok=True)
+    patches = [(640, 480, (400, 60, 470, 130)), (300, 500, (40, 350, 90, 420)), (800, 450, (100, 300, 180, 380))]
+    for index, (width, height, box) in enumerate(patches):
+        (root / "red" / f"red-{index}.png").write_bytes(encode(photo_with_patch(width, height, box)))
+        (root / "other" / f"other-{index}.png").write_bytes(encode(Image.new("RGB", (width, height), DOG_RGB)))
+    return root
+
+
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
