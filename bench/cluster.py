@@ -12,7 +12,9 @@ the balancer and of a second replica, not a speed-up.
 ``store``: starts ``scripts/cluster.sh up --services-only`` and three servers: SQLite (the default),
 PostgreSQL with photos in the database, PostgreSQL with photos in S3. Sequential POSTs (concurrency 1) in
 blocks taking turns, with each server's own stage times (bench/request_cost.py): the ``store`` column is what
-a request spends storing its result.
+a request spends storing its result. Also the CPU per request of the camserve process, and of the PostgreSQL
+and SeaweedFS processes: here they share the machine's cores with camserve, where a real deployment runs
+them elsewhere, so their work slows the forward of the request that caused it.
 
 Run from the repository root, in the project's venv (as root, the harness installs PostgreSQL and HAProxy)::
 
@@ -47,6 +49,7 @@ from common import (
     jpeg_bytes,
     load_average_1m,
     running_server,
+    server_process,
     synthetic_photo,
     write_results,
 )
@@ -178,7 +181,13 @@ def balancer(args: argparse.Namespace) -> None:
     print(f"wrote {output}")
 
 
-STORE_COLUMNS = ("client_p50_ms", "server_mean_ms", *(f"{stage}_ms" for stage in STAGES))
+STORE_COLUMNS = (
+    "client_p50_ms",
+    "server_mean_ms",
+    *(f"{stage}_ms" for stage in STAGES),
+    "camserve_cpu_ms",
+    "postgresql_and_s3_cpu_ms",
+)
 
 
 def store(args: argparse.Namespace) -> None:
@@ -199,10 +208,23 @@ def store(args: argparse.Namespace) -> None:
             clients[side], _ = stack.enter_context(running_server(tmp / side, side_env))
         for client in clients.values():  # warm up: connections, caches, first batches
             block(client, photo, 10)
+        servers = {side: server_process(client.base_url.port) for side, client in clients.items()}
+        backing = cluster_processes(env, [])
         blocks: dict[str, list[dict[str, Any]]] = {side: [] for side in configs}
+        cpu_s = {side: {"camserve": 0.0, "postgresql_and_s3": 0.0} for side in configs}
         for _, side in turns(args.rounds, tuple(configs)):
+            before = cpu_seconds(servers[side]), cpu_of(backing)
             blocks[side].append(block(clients[side], photo, args.requests))
-    figures = {side: stage_means(side_blocks) for side, side_blocks in blocks.items()}
+            cpu_s[side]["camserve"] += cpu_seconds(servers[side]) - before[0]
+            cpu_s[side]["postgresql_and_s3"] += cpu_of(backing) - before[1]
+    requests = args.rounds * args.requests
+    figures = {
+        side: {
+            **stage_means(side_blocks),
+            **{f"{name}_cpu_ms": round(1000.0 * seconds / requests, 2) for name, seconds in cpu_s[side].items()},
+        }
+        for side, side_blocks in blocks.items()
+    }
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "photo": f"generated {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG, {len(photo)} bytes",

@@ -31,6 +31,7 @@ from camserve.service.schemas import (
     Zoom,
 )
 from camserve.service.security import require_api_key
+from camserve.service.staging import staged_photo
 from camserve.service.state import AppState, get_state
 from camserve.service.stores import NewResult
 from camserve.service.zoom import Zoomed, zoom_in
@@ -143,73 +144,79 @@ async def create_prediction(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, f"the upload is larger than the limit of {limit:,} bytes")
-    try:
-        with state.engine.arriving(), state.metrics.timed(Stage.decode):
-            prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
-    except PhotoRejected as error:
-        raise _reject(error) from error
-    decoded_at = time.perf_counter()
-    try:
-        # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-        photo = await state.engine.look(prepared.pixels, mirror)
-        inferred_at = time.perf_counter()
-        zoomed = await zoom_in(state, data, prepared, photo, mirror) if zooming else Zoomed(photo.probabilities, Zoom())
-    except Overloaded as error:
-        state.metrics.rejected.inc()
-        busy = f"the server is busy: {error}; try again shortly"
-        raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
-    except ShuttingDown as error:
-        raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
-    except PhotoRejected as error:  # the zoom's decode at full size can refuse what the reduced-size one read
-        raise _reject(error) from error
-    zoomed_at = time.perf_counter()
-
-    created = time.time()
-    answer = Prediction(zoomed.probabilities, photo.class_maps)
-    classification = classify(answer, state.metadata, prepared.width, prepared.height, mirror, zoomed.zoom).model_dump()
-    timings = Timings(
-        decode_ms=_ms(decoded_at - started),
-        inference_ms=_ms(inferred_at - decoded_at),
-        zoom_ms=_ms(zoomed_at - inferred_at) if zooming else 0.0,
-        total_ms=_ms(time.perf_counter() - started),
-    )
-    if not keep:
-        outline = _outline(classification["zoom"], box)
-        overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index, outline)
-        try:  # the full-size decode can refuse what the reduced-size one read, as a GET's picture can
-            with state.metrics.timed(Stage.render):
-                png = await run_in_threadpool(
-                    render,
-                    data,
-                    photo.class_maps,
-                    photo.probabilities,
-                    overlay,
-                    state.settings.max_pixels,
-                    state.settings.png_compression,
-                )
+    prediction_id = secrets.token_urlsafe(ID_BYTES)
+    async with staged_photo(state.store, prediction_id, data, keep) as staged:
+        try:
+            with state.engine.arriving(), state.metrics.timed(Stage.decode):
+                prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
         except PhotoRejected as error:
             raise _reject(error) from error
-        unstored = UnstoredResult(
-            **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
-        )
-        return JSONResponse(unstored.model_dump(mode="json"), status_code=200)
+        decoded_at = time.perf_counter()
+        try:
+            # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
+            photo = await state.engine.look(prepared.pixels, mirror)
+            inferred_at = time.perf_counter()
+            zoomed = (
+                await zoom_in(state, data, prepared, photo, mirror) if zooming else Zoomed(photo.probabilities, Zoom())
+            )
+        except Overloaded as error:
+            state.metrics.rejected.inc()
+            busy = f"the server is busy: {error}; try again shortly"
+            raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
+        except ShuttingDown as error:
+            raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
+        except PhotoRejected as error:  # the zoom's decode at full size can refuse what the reduced-size one read
+            raise _reject(error) from error
+        zoomed_at = time.perf_counter()
 
-    prediction_id = secrets.token_urlsafe(ID_BYTES)
-    base = f"/predictions/{prediction_id}"
-    expires = state.store.expires_at(created)
-    result = PredictionResult(
-        **classification,
-        id=prediction_id,
-        created_at=_iso(created),
-        expires_at=None if expires is None else _iso(expires),
-        links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
-        timings=timings,
-    )
-    body = result.model_dump(mode="json")
-    with state.metrics.timed(Stage.store):
-        await state.committer.put(NewResult(prediction_id, body, data, photo.class_maps, created))
-    # The body is already validated and in JSON form: answer it as it is, not validated a second time.
-    return JSONResponse(body, status_code=201, headers={"Location": base})
+        created = time.time()
+        answer = Prediction(zoomed.probabilities, photo.class_maps)
+        classification = classify(
+            answer, state.metadata, prepared.width, prepared.height, mirror, zoomed.zoom
+        ).model_dump()
+        timings = Timings(
+            decode_ms=_ms(decoded_at - started),
+            inference_ms=_ms(inferred_at - decoded_at),
+            zoom_ms=_ms(zoomed_at - inferred_at) if zooming else 0.0,
+            total_ms=_ms(time.perf_counter() - started),
+        )
+        if not keep:
+            outline = _outline(classification["zoom"], box)
+            overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index, outline)
+            try:  # the full-size decode can refuse what the reduced-size one read, as a GET's picture can
+                with state.metrics.timed(Stage.render):
+                    png = await run_in_threadpool(
+                        render,
+                        data,
+                        photo.class_maps,
+                        photo.probabilities,
+                        overlay,
+                        state.settings.max_pixels,
+                        state.settings.png_compression,
+                    )
+            except PhotoRejected as error:
+                raise _reject(error) from error
+            unstored = UnstoredResult(
+                **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
+            )
+            return JSONResponse(unstored.model_dump(mode="json"), status_code=200)
+
+        base = f"/predictions/{prediction_id}"
+        expires = state.store.expires_at(created)
+        result = PredictionResult(
+            **classification,
+            id=prediction_id,
+            created_at=_iso(created),
+            expires_at=None if expires is None else _iso(expires),
+            links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
+            timings=timings,
+        )
+        body = result.model_dump(mode="json")
+        with state.metrics.timed(Stage.store):
+            await staged.ready()
+            await state.committer.put(NewResult(prediction_id, body, data, photo.class_maps, created))
+        # The body is already validated and in JSON form: answer it as it is, not validated a second time.
+        return JSONResponse(body, status_code=201, headers={"Location": base})
 
 
 @router.get("/{prediction_id}", response_model=PredictionResult, responses=_ERRORS)

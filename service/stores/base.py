@@ -87,6 +87,17 @@ class PredictionStore(ABC):
         self.retention_s = limits.retention_s
 
     kind: str  # what /readyz reports: "sqlite", "postgresql", "postgresql+s3"
+    stages_photos = False  # whether ``stage`` does anything: the service skips the call where it does not
+
+    @abstractmethod
+    def stage(self, prediction_id: str, photo: bytes) -> None:
+        """Start storing the photo of a result still being computed, while the model looks at it, so that
+        ``put_many`` has less left to do: a store whose photos travel far (to a bucket) sends them here.
+        ``put_many`` of that id completes it; ``unstage`` undoes it."""
+
+    @abstractmethod
+    def unstage(self, prediction_id: str) -> None:
+        """Undo ``stage`` for a result that will not be stored (its photo was refused, the server is busy)."""
 
     def expires_at(self, created: float) -> float | None:
         """When a result created at ``created`` (Unix time) stops being served, or None to keep it."""

@@ -10,9 +10,14 @@ Rows are evicted oldest first by their sequence number.
 
 Bucket objects are deleted after the transaction that deleted their rows commits. Their keys are recorded
 in ``orphan_blobs`` in that same transaction, so a bucket that cannot be reached at that moment leaves a
-record that ``sweep`` finishes later, never a photo nobody knows about. A photo is uploaded while its row is
-written, and the row commits only after the upload succeeded; if either fails the upload is deleted at once,
-best effort (only a bucket that fails in that same moment keeps it).
+record that ``sweep`` finishes later, never a photo nobody knows about.
+
+A photo travels to the bucket while the model looks at it (``stage``, called by the service as the upload
+arrives): its key is first recorded in ``orphan_blobs``, due for deletion ``STAGED_GRACE_S`` later, then
+the bytes are sent. The transaction that stores the result deletes that record with the row's insert, so
+a stored photo is never swept, and the photo of a request that failed, or of a process killed meanwhile,
+is. A photo not staged is uploaded while its row is inserted, and the row commits only once the upload
+succeeded; if either fails the upload is deleted at once, best effort.
 
 On PostgreSQL a deleted row is unreachable at once; the space its bytes took is reused after autovacuum.
 """
@@ -65,7 +70,7 @@ MIGRATIONS: tuple[str, ...] = (
         total_bytes bigint NOT NULL
     );
     INSERT INTO store_usage (total_bytes) VALUES (0);
-    CREATE TABLE orphan_blobs (key text PRIMARY KEY);
+    CREATE TABLE orphan_blobs (key text PRIMARY KEY, due double precision NOT NULL);
     """,
 )
 _MIGRATION_LOCK = 0x63616D7365727665  # "camserve": the advisory lock replicas migrate under
@@ -81,6 +86,8 @@ STATEMENT_TIMEOUT_MS = 10_000
 # An idle connection older than this is tested before use: a database restart breaks every idle one.
 STALE_AFTER_S = 1.0
 MAX_IDLE_CONNECTIONS = 8
+# A staged photo whose result was not stored by then is deleted by the sweep: far longer than any request.
+STAGED_GRACE_S = 600.0
 UPLOAD_THREADS = 4  # photos of one group travel to the bucket side by side
 
 
@@ -160,7 +167,10 @@ class PostgresStore(PredictionStore):
     def __init__(self, url: str, limits: StoreLimits, blobs: BlobStore | None = None) -> None:
         super().__init__(limits)
         self.kind = "postgresql" if blobs is None else f"postgresql+{blobs.kind}"
+        self.stages_photos = blobs is not None
         self._blobs = blobs
+        self._staged: dict[str, str] = {}  # prediction id -> bucket key, for photos staged and not yet stored
+        self._staged_lock = threading.Lock()
         self._connections = _Connections(url)
         self._uploader = futures.ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="camserve-upload")
         self._migrated = False
@@ -193,10 +203,37 @@ class PostgresStore(PredictionStore):
         with self._connections.connection() as connection:
             yield connection
 
+    def stage(self, prediction_id: str, photo: bytes) -> None:
+        if self._blobs is None:
+            return
+        key = self._new_key(prediction_id)
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO orphan_blobs (key, due) VALUES (%s, %s)", (key, time.time() + STAGED_GRACE_S)
+            )
+        self._blobs.put(key, photo)
+        with self._staged_lock:
+            self._staged[prediction_id] = key
+
+    def unstage(self, prediction_id: str) -> None:
+        with self._staged_lock:
+            key = self._staged.pop(prediction_id, None)
+        if key is not None:
+            self._drop_blobs([key])
+
+    def _take_staged(self, prediction_id: str) -> str | None:
+        with self._staged_lock:
+            return self._staged.pop(prediction_id, None)
+
     def put_many(self, results: Sequence[NewResult]) -> None:
-        rows = [self._row(new) for new in results]
-        uploads = {row[3]: new.photo for row, new in zip(rows, results, strict=True) if row[3] is not None}
-        # The photos travel to the bucket while the rows are inserted; the transaction commits only once
+        staged = {new.prediction_id: key for new in results if (key := self._take_staged(new.prediction_id))}
+        rows = [self._row(new, staged.get(new.prediction_id)) for new in results]
+        uploads = {
+            row[3]: new.photo
+            for row, new in zip(rows, results, strict=True)
+            if row[3] is not None and new.prediction_id not in staged
+        }
+        # Photos not staged travel to the bucket while the rows are inserted; the transaction commits only once
         # every upload has succeeded, so a result is never committed without its photo.
         uploading = [self._uploader.submit(self._upload, key, photo) for key, photo in uploads.items()]
         try:
@@ -209,16 +246,18 @@ class PostgresStore(PredictionStore):
                         row,
                     ).fetchone()
                     first_seq = first_seq or (inserted[0] if inserted else None)
+                if staged:
+                    connection.execute("DELETE FROM orphan_blobs WHERE key = ANY(%s)", (list(staged.values()),))
                 for upload in uploading:
                     upload.result()
                 total = self._locked_total(connection) + sum(row[5] for row in rows)
                 victims = self._evict(connection, total, first_seq)
         except BaseException:
             futures.wait(uploading)
-            if uploads and self._blobs is not None:
-                # If the bucket failed too, nothing records these keys (see the module's docstring).
+            if self._blobs is not None and (uploads or staged):
+                # If the bucket failed too, staged photos stay recorded for the sweep; uploads are forgotten.
                 with suppress(StoreUnavailable):
-                    self._blobs.delete(list(uploads))
+                    self._blobs.delete([*uploads, *staged.values()])
             raise
         self._drop_blobs(victims)
 
@@ -226,15 +265,20 @@ class PostgresStore(PredictionStore):
         assert self._blobs is not None
         self._blobs.put(key, photo)
 
-    def _row(self, new: NewResult) -> tuple[Any, ...]:
-        """The INSERT parameters for ``new``; a photo bound for the bucket gets a key of its own upload's:
-        a failed put deletes what it uploaded, and must never hit the photo of a row stored under that id."""
+    @staticmethod
+    def _new_key(prediction_id: str) -> str:
+        """A bucket key of this upload's own: a failed put deletes what it uploaded, and must never hit the
+        photo of a row stored under the same id."""
+        return f"{prediction_id}.{secrets.token_hex(8)}"
+
+    def _row(self, new: NewResult, staged_key: str | None) -> tuple[Any, ...]:
+        """The INSERT parameters for ``new``: its photo in the row, or the key it has (or will have) in the bucket."""
         result_text = json.dumps(new.result)
         maps = array_to_bytes(new.class_maps)
         size = len(result_text) + len(new.photo) + len(maps)
         if self._blobs is None:
             return (new.prediction_id, result_text, new.photo, None, maps, size, new.created)
-        key = f"{new.prediction_id}.{secrets.token_hex(8)}"
+        key = staged_key or self._new_key(new.prediction_id)
         return (new.prediction_id, result_text, None, key, maps, size, new.created)
 
     @staticmethod
@@ -278,7 +322,8 @@ class PostgresStore(PredictionStore):
         keys = [key for _, _, key in rows if key is not None]
         if keys:
             connection.execute(
-                "INSERT INTO orphan_blobs (key) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING", (keys,)
+                "INSERT INTO orphan_blobs (key, due) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                (keys, time.time()),
             )
         return rows
 
@@ -328,7 +373,9 @@ class PostgresStore(PredictionStore):
         gone = [] if self.retention_s is None else self._delete("created < %s", (self.oldest_alive(),))
         if self._blobs is not None:
             with self._connection() as connection:
-                leftover = connection.execute("SELECT key FROM orphan_blobs LIMIT 1000").fetchall()
+                leftover = connection.execute(
+                    "SELECT key FROM orphan_blobs WHERE due <= %s LIMIT 1000", (time.time(),)
+                ).fetchall()
             self._drop_blobs([key for (key,) in leftover])
         return gone
 

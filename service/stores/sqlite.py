@@ -118,6 +118,12 @@ class SqliteStore(PredictionStore):
             self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
         self._total_bytes: int = self._db.execute(SIZE_SUM).fetchone()[0]
 
+    def stage(self, prediction_id: str, photo: bytes) -> None:
+        """Nothing to send ahead: a photo goes into the file with its row, in ``put_many``'s one flush."""
+
+    def unstage(self, prediction_id: str) -> None:
+        """Nothing was staged."""
+
     def put_many(self, results: Sequence[NewResult]) -> None:
         rows = []
         for new in results:

@@ -129,3 +129,57 @@ def test_photos_a_bucket_outage_left_behind_are_deleted_by_the_sweep(
     monkeypatch.setattr(blobs, "delete", working_delete)
     store.sweep()
     assert _objects(backing_services, prefix) == []
+
+
+def _orphan_records(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT count(*) FROM orphan_blobs").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_staged_photo_is_stored_without_a_second_upload(
+    backing_services: BackingServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"staged-{time.time_ns()}"
+    url = fresh_database(backing_services)
+    store = open_store(url, ROOMY, f"s3://{backing_services.bucket}/{prefix}")
+    assert store.stages_photos
+    store.stage("p0001", bytes([1]) * 1000)
+    assert _orphan_records(url) == 1  # until its result is stored, the staged photo is the sweep's to delete
+
+    def refuse(_key: str, _photo: bytes) -> None:
+        raise AssertionError("uploaded twice")
+
+    monkeypatch.setattr(store._blobs, "put", refuse)  # type: ignore[attr-defined]
+    put_numbered(store, 1)
+    stored = store.get("p0001")
+    assert stored is not None and stored.photo == bytes([1]) * 1000
+    assert _orphan_records(url) == 0
+    assert len(_objects(backing_services, prefix)) == 1
+
+
+def test_an_unstaged_photo_is_gone(backing_services: BackingServices) -> None:
+    prefix = f"unstaged-{time.time_ns()}"
+    url = fresh_database(backing_services)
+    store = open_store(url, ROOMY, f"s3://{backing_services.bucket}/{prefix}")
+    store.stage("refused", b"photo")
+    store.unstage("refused")
+    assert _objects(backing_services, prefix) == []
+    assert _orphan_records(url) == 0
+    store.unstage("never-staged")
+
+
+def test_a_staged_photo_left_by_a_dead_process_is_swept_after_the_grace(
+    backing_services: BackingServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"abandoned-{time.time_ns()}"
+    url = fresh_database(backing_services)
+    blob_url = f"s3://{backing_services.bucket}/{prefix}"
+    open_store(url, ROOMY, blob_url).stage("in-flight", b"photo")  # staged, then nothing: the process died
+    survivor = open_store(url, ROOMY, blob_url)
+    survivor.sweep()
+    assert len(_objects(backing_services, prefix)) == 1  # within the grace its request may still store it
+    monkeypatch.setattr(time, "time", lambda: time.monotonic() + 1e10)
+    survivor.sweep()
+    assert _objects(backing_services, prefix) == []
+    assert _orphan_records(url) == 0
