@@ -240,9 +240,11 @@ def store(args: argparse.Namespace) -> None:
     output = args.output or RESULTS_DIR / "cluster_store.json"
     write_results(output, results)
     print(f"concurrency 1, {args.rounds} blocks of {args.requests} POSTs per store; ms per request:")
-    print(f"{'':>14}" + "".join(f"{column.removesuffix('_ms'):>14}" for column in STORE_COLUMNS))
+    widths = [max(12, len(column)) + 2 for column in STORE_COLUMNS]
+    print(f"{'':>14}" + "".join(f"{c.removesuffix('_ms'):>{w}}" for c, w in zip(STORE_COLUMNS, widths, strict=True)))
     for side, side_figures in figures.items():
-        print(f"{side:>14}" + "".join(f"{side_figures[column]:>14.2f}" for column in STORE_COLUMNS))
+        cells = (f"{side_figures[c]:>{w}.2f}" for c, w in zip(STORE_COLUMNS, widths, strict=True))
+        print(f"{side:>14}" + "".join(cells))
     print(
         f"store over SQLite: {results['store_ms_over_sqlite']}; client p50 over SQLite: "
         f"{results['client_p50_ms_over_sqlite']}"
