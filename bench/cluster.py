@@ -134,6 +134,12 @@ async def timed_round(
     return {**summarise(outcomes, wall_s), "cluster_cpu_ms_per_request": round(1000.0 * cpu_s / requests, 2)}
 
 
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    """The median over rounds, of those that have the figure (a round with no success has no latency)."""
+    values = [run[key] for run in runs if run[key] is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
 CONFIGURATIONS = {"direct": "replica 1, no balancer", "lb-1": "HAProxy, replica 1", "lb-2": "HAProxy, 2 replicas"}
 ROUND_COLUMNS = ("throughput_rps", "p50_ms", "p99_ms", "errors", "cluster_cpu_ms_per_request")
 
@@ -152,10 +158,7 @@ def balancer(args: argparse.Namespace) -> None:
                 rounds[side].append(level)
                 cells = "  ".join(f"{key} {level[key]}" for key in ROUND_COLUMNS)
                 print(f"  c{concurrency} round {index} {side}: {cells}", file=sys.stderr)
-            medians = {
-                side: {key: statistics.median(r[key] for r in runs if r[key] is not None) for key in ROUND_COLUMNS}
-                for side, runs in rounds.items()
-            }
+            medians = {side: {key: median_of(runs, key) for key in ROUND_COLUMNS} for side, runs in rounds.items()}
             levels.append({"concurrency": concurrency, "median": medians, "rounds": rounds})
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -173,11 +176,12 @@ def balancer(args: argparse.Namespace) -> None:
     output = args.output or RESULTS_DIR / "cluster_balancer.json"
     write_results(output, results)
     print(f"{args.rounds} rounds of {args.requests} requests per configuration and level, medians:")
-    print(f"{'':>12}" + "".join(f"{key:>28}" for key in ROUND_COLUMNS))
+    widths = [len(key) + 2 for key in ROUND_COLUMNS]
+    print(f"{'':>12}" + "".join(f"{key:>{width}}" for key, width in zip(ROUND_COLUMNS, widths, strict=True)))
     for level in levels:
         for side, median in level["median"].items():
-            label = f"c{level['concurrency']} {side}"
-            print(f"{label:>12}" + "".join(f"{median[key]:>28}" for key in ROUND_COLUMNS))
+            cells = (f"{median[key]:>{width}}" for key, width in zip(ROUND_COLUMNS, widths, strict=True))
+            print(f"{'c' + str(level['concurrency']) + ' ' + side:>12}" + "".join(cells))
     print(f"wrote {output}")
 
 
