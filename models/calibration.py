@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from camserve.models.predictor import calibrated_probabilities
 
@@ -26,6 +25,10 @@ def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_temperature(log_probs: np.ndarray, labels: np.ndarray) -> float:
     """The T that minimises the log loss of softmax(log_probs / T); a bounded 1-D search over log T."""
+    # SciPy comes with the train extra; the rest of this module also serves camserve evaluate in the
+    # torch-free CPU image, which has no SciPy.
+    from scipy.optimize import minimize_scalar
+
     result = minimize_scalar(
         lambda log_t: log_loss(calibrated_probabilities(log_probs, float(np.exp(log_t))), labels),
         bounds=(float(np.log(T_BOUNDS[0])), float(np.log(T_BOUNDS[1]))),

@@ -76,3 +76,29 @@ def test_pip_install_then_serve_from_another_directory(wheel: Path, tmp_path: Pa
     assert ready["model"]["trained"]
     assert answer.status_code == 201
     assert answer.json()["label"] == "cat"
+
+
+# What the torch-free CPU image leaves out (Dockerfile, scripts/image_artifacts.py): the extras, and torch.
+NOT_IN_THE_CPU_IMAGE = ("torch", "torchvision", "scipy", "matplotlib", "nncf", "timm", "pytorch_grad_cam", "boto3")
+_WITHOUT = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class Absent(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {absent}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (left out, as in the CPU image)")
+        return None
+
+sys.meta_path.insert(0, Absent())
+import camserve.cli
+import camserve.service.app
+"""
+
+
+def test_the_command_line_and_the_app_import_without_torch_or_the_extras() -> None:
+    """Every ``camserve`` command imports all CLI modules at start-up: one module-level import of a training
+    library (SciPy, once) stops the CPU image from starting at all."""
+    code = _WITHOUT.format(absent=set(NOT_IN_THE_CPU_IMAGE))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
