@@ -245,7 +245,9 @@ def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patc
     accepted = [r for r, _, _ in results if r.status_code == 201]
     rejected = [(r, seconds) for r, seconds, _ in results if r.status_code == 503]
     assert len(accepted) + len(rejected) == len(photos)
-    assert len(accepted) >= 3 and len(rejected) >= 1
+    # At least the queue's two; a third only if the forward took the first before the others were decoded,
+    # which the event loop's order does not promise (on busy cores the decodes finish together).
+    assert len(accepted) >= 2 and len(rejected) >= 1
     for response, seconds in rejected:
         assert response.headers["retry-after"] == "1"
         assert "busy" in response.json()["detail"]
