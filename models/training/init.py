@@ -7,7 +7,7 @@ import torchvision
 from torch import nn
 
 from camserve.models.checkpoint import CheckpointError, load_checkpoint
-from camserve.models.network import CamNetwork, build_network
+from camserve.models.network import CamNetwork, build_cam_network
 
 SCRATCH = "scratch"
 IMAGENET = "imagenet"
@@ -20,27 +20,31 @@ class InitUnavailable(RuntimeError):
 def initial_network(init: str, architecture: str, class_names: tuple[str, ...]) -> CamNetwork:
     """``init`` is ``scratch``, ``imagenet`` or the path of a camserve checkpoint with the same classes."""
     if init == SCRATCH:
-        network = build_network(architecture, len(class_names))
+        network = build_cam_network(architecture, len(class_names))
         _zero_init_residual_branches(network)
         return network
     if init == IMAGENET:
         try:
-            return build_network(architecture, len(class_names), pretrained=True)
+            return build_cam_network(architecture, len(class_names), pretrained=True)
         except (URLError, OSError, RuntimeError) as error:
             raise InitUnavailable(
                 f"could not load torchvision's ImageNet weights for {architecture} ({error}); "
                 "this machine probably has no internet access: use --init scratch"
             ) from error
     try:
-        network, metadata = load_checkpoint(Path(init))
+        loaded, metadata = load_checkpoint(Path(init))
     except CheckpointError as error:
         raise InitUnavailable(f"--init {init}: {error}") from error
-    if metadata.class_names != class_names or metadata.architecture != architecture:
+    if (
+        not isinstance(loaded, CamNetwork)
+        or metadata.class_names != class_names
+        or metadata.architecture != architecture
+    ):
         raise InitUnavailable(
             f"--init {init}: that checkpoint is {metadata.architecture} for {list(metadata.class_names)}, "
             f"this data needs {architecture} for {list(class_names)}"
         )
-    return network.train()
+    return loaded.train()
 
 
 def _zero_init_residual_branches(network: CamNetwork) -> None:
