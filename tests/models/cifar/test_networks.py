@@ -13,6 +13,8 @@ from camserve.models.checkpoint import load_checkpoint, save_checkpoint
 from camserve.models.cifar.networks import LESSON_NETWORKS, BnLayer, LessonNetwork, ResnetLayer
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import architectures, build_network
+from camserve.models.runtimes import RuntimeRequest
+from camserve.models.runtimes.onnxruntime import load as load_onnxruntime
 from camserve.models.runtimes.torch import TorchPredictor
 
 # The last feature map at 32 px: ConvNet's unpadded convolutions 32-15-7-3; ConvNet2's padded ones 16-8-4;
@@ -166,3 +168,19 @@ def test_the_torch_runtime_serves_the_lesson_maps_without_leaving_hooks() -> Non
         np.testing.assert_allclose(prediction.class_maps, cell_maps.numpy(), rtol=1e-4, atol=1e-5)
         assert weighted_cam(prediction.class_maps, prediction.probabilities).shape == (4, 4)
     assert predictor.hook_count == 0
+
+
+def test_onnx_runtime_serves_the_same_probabilities_and_maps(tmp_path: Path) -> None:
+    """The export's second output is the same linear-head map, so graph runtimes serve these networks too."""
+    network = trained_statistics(built("lesson7-convbnnet"))
+    metadata = ModelMetadata(
+        name="cifar", version="test", architecture="lesson7-convbnnet", class_names=tuple("abcdefghij"), input_size=32
+    )
+    save_checkpoint(network, metadata, tmp_path / "convbnnet.safetensors", torch.float32)
+    predictor = load_onnxruntime(RuntimeRequest(tmp_path / "convbnnet.safetensors", cache_dir=tmp_path / "onnx"))
+    batch = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        log_probs, maps = network.forward_with_maps(torch.from_numpy(batch))
+    for prediction, probs, cell_maps in zip(predictor.predict(batch), log_probs.exp(), maps, strict=True):
+        np.testing.assert_allclose(prediction.probabilities, probs.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(prediction.class_maps, cell_maps.numpy(), rtol=1e-4, atol=1e-4)
