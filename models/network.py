@@ -72,22 +72,13 @@ class CamNetwork(ClassMapNetwork):
 def build_network(architecture: str, num_classes: int, pretrained: bool = False) -> ClassMapNetwork:
     """Build a network by architecture name: a registered body with the class-map head, or a whole network
     (the lesson's CIFAR-10 ones). ``pretrained`` downloads torchvision's ImageNet weights for a body."""
-    if architecture not in _NETWORKS:
-        return build_cam_network(architecture, num_classes, pretrained)
-    if num_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
-    if pretrained:
-        raise ValueError(f"{architecture} has no pretrained weights; train it from scratch")
-    return _NETWORKS[architecture](num_classes)
-
-
-def build_cam_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
-    """A registered body with the lesson's class-map head: what ``camserve train`` trains."""
-    if architecture in _NETWORKS:
-        raise ValueError(f"{architecture} has a head of its own, not the class-map head; see camserve cifar")
-    if architecture not in _BODIES:
+    if architecture not in _BODIES and architecture not in _NETWORKS:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(architectures())}")
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if architecture in _NETWORKS:
+        if pretrained:
+            raise ValueError(f"{architecture} has no pretrained weights; train it from scratch")
+        return _NETWORKS[architecture](num_classes)
     body, channels = _BODIES[architecture](pretrained)
     return CamNetwork(body, channels, num_classes)

@@ -7,7 +7,7 @@ import torchvision
 from torch import nn
 
 from camserve.models.checkpoint import CheckpointError, load_checkpoint
-from camserve.models.network import CamNetwork, build_cam_network
+from camserve.models.network import CamNetwork, build_network
 
 SCRATCH = "scratch"
 IMAGENET = "imagenet"
@@ -20,12 +20,12 @@ class InitUnavailable(RuntimeError):
 def initial_network(init: str, architecture: str, class_names: tuple[str, ...]) -> CamNetwork:
     """``init`` is ``scratch``, ``imagenet`` or the path of a camserve checkpoint with the same classes."""
     if init == SCRATCH:
-        network = build_cam_network(architecture, len(class_names))
+        network = _cam_network(architecture, len(class_names))
         _zero_init_residual_branches(network)
         return network
     if init == IMAGENET:
         try:
-            return build_cam_network(architecture, len(class_names), pretrained=True)
+            return _cam_network(architecture, len(class_names), pretrained=True)
         except (URLError, OSError, RuntimeError) as error:
             raise InitUnavailable(
                 f"could not load torchvision's ImageNet weights for {architecture} ({error}); "
@@ -45,6 +45,15 @@ def initial_network(init: str, architecture: str, class_names: tuple[str, ...]) 
             f"this data needs {architecture} for {list(class_names)}"
         )
     return loaded.train()
+
+
+def _cam_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
+    """A body with the class-map head, the only kind this trainer trains; the lesson's CIFAR-10 networks,
+    with heads of their own, train with ``camserve cifar``."""
+    network = build_network(architecture, num_classes, pretrained)
+    if not isinstance(network, CamNetwork):
+        raise ValueError(f"{architecture} has a head of its own, not the class-map head: train it with camserve cifar")
+    return network
 
 
 def _zero_init_residual_branches(network: CamNetwork) -> None:
