@@ -10,7 +10,7 @@ weights; so does this, with no choosing of a best epoch on the test set.
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +257,7 @@ class CifarTrainer:
         extra = {"training": {"config": _recipe_record(self.config), **result}}
         # float32 on disk: these networks are small (Resnet2 is 8 MB), and BnLayer's stored batch statistics
         # would lose digits in fp16.
-        save_checkpoint(self.network, _with_extra(self.metadata, extra), self.run_dir / FINAL_FILE, torch.float32)
+        save_checkpoint(self.network, replace(self.metadata, extra=extra), self.run_dir / FINAL_FILE, torch.float32)
         with atomic_write(result_path) as staged:
             staged.write_text(json.dumps(result, indent=2) + "\n")
         return result
@@ -281,7 +281,3 @@ def _recipe_record(config: CifarConfig) -> dict[str, Any]:
         **{k: v for k, v in asdict(config).items() if k not in RESUMABLE_CHANGES},
         "recipe": asdict(config.recipe),
     }
-
-
-def _with_extra(metadata: ModelMetadata, extra: dict[str, Any]) -> ModelMetadata:
-    return ModelMetadata(**{**asdict(metadata), "extra": extra})
