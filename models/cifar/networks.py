@@ -71,7 +71,7 @@ class LessonNetwork(ClassMapNetwork):
 
 
 class ConvNet(LessonNetwork):
-    """ "CNN": 3x3 convolutions with stride 2 and no padding, ReLU; ``ConvNet([3, 20, 40, 80], 10)``."""
+    """Section "CNN": 3x3 convolutions with stride 2 and no padding, ReLU; ``ConvNet([3, 20, 40, 80], 10)``."""
 
     def __init__(self, layers: list[int], c: int) -> None:
         super().__init__(layers[-1], c)
@@ -87,7 +87,7 @@ class ConvNet(LessonNetwork):
 
 
 class ConvLayer(nn.Module):
-    """ "Refactored": a 3x3 convolution with stride 2 and padding 1, then ReLU."""
+    """Section "Refactored": a 3x3 convolution with stride 2 and padding 1, then ReLU."""
 
     def __init__(self, ni: int, nf: int) -> None:
         super().__init__()
@@ -98,7 +98,7 @@ class ConvLayer(nn.Module):
 
 
 class ConvNet2(LessonNetwork):
-    """ "Refactored" ConvNet: ``ConvNet2([3, 20, 40, 80], 10)``, ``ConvLayer`` blocks."""
+    """Section "Refactored": ConvNet rebuilt from ``ConvLayer`` blocks; ``ConvNet2([3, 20, 40, 80], 10)``."""
 
     def __init__(self, layers: list[int], c: int) -> None:
         super().__init__(layers[-1], c)
@@ -112,9 +112,9 @@ class ConvNet2(LessonNetwork):
 
 
 class BnLayer(nn.Module):
-    """ "BatchNorm": the lesson's own batch normalisation after the ReLU, with learnable shift ``a`` and scale
-    ``m``. Training normalises by the batch's per-channel mean and (unbiased) standard deviation; evaluation
-    reuses the last training batch's, as the notebook does (it keeps no running averages)."""
+    """Section "BatchNorm": the lesson's own batch normalisation after the ReLU, with learnable shift ``a``
+    and scale ``m``. Training normalises by the batch's per-channel mean and (unbiased) standard deviation;
+    evaluation reuses the last training batch's, as the notebook does (it keeps no running averages)."""
 
     def __init__(self, ni: int, nf: int, stride: int = 2, kernel_size: int = 3) -> None:
         super().__init__()
@@ -139,14 +139,14 @@ class BnLayer(nn.Module):
 
 
 class ResnetLayer(BnLayer):
-    """ "Resnet": ``x + BnLayer(x)``, the identity plus one stride-1 ``BnLayer``."""
+    """Section "Resnet": ``x + BnLayer(x)``, the identity plus one stride-1 ``BnLayer``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + super().forward(x)
 
 
 class ConvBnNet(LessonNetwork):
-    """ "BatchNorm": a 5x5 stride-1 convolution (10 channels, no ReLU), then stride-2 ``BnLayer``s;
+    """Section "BatchNorm": a 5x5 stride-1 convolution (10 channels, no ReLU), then stride-2 ``BnLayer``s;
     ``ConvBnNet([10, 20, 40, 80, 160], 10)``."""
 
     def __init__(self, layers: list[int], c: int) -> None:
@@ -162,7 +162,7 @@ class ConvBnNet(LessonNetwork):
 
 
 class ConvBnNet2(LessonNetwork):
-    """ "Deep BatchNorm": ConvBnNet with a stride-1 ``BnLayer`` after each stride-2 one."""
+    """Section "Deep BatchNorm": ConvBnNet with a stride-1 ``BnLayer`` after each stride-2 one."""
 
     def __init__(self, layers: list[int], c: int) -> None:
         super().__init__(layers[-1], c)
@@ -178,7 +178,7 @@ class ConvBnNet2(LessonNetwork):
 
 
 class Resnet(LessonNetwork):
-    """ "Resnet": each stride-2 ``BnLayer`` followed by two ``ResnetLayer``s;
+    """Section "Resnet": each stride-2 ``BnLayer`` followed by two ``ResnetLayer``s;
     ``Resnet([10, 20, 40, 80, 160], 10)``."""
 
     def __init__(self, layers: list[int], c: int, dropout: float | None = None) -> None:
@@ -196,7 +196,7 @@ class Resnet(LessonNetwork):
 
 
 class Resnet2(Resnet):
-    """ "Resnet 2": Resnet with a 7x7 stride-1 ``BnLayer`` stem (16 channels; its padding stays the
+    """Section "Resnet 2": Resnet with a 7x7 stride-1 ``BnLayer`` stem (16 channels; its padding stays the
     ``BnLayer``'s 1, so 32 px become 28) and dropout before the linear layer;
     ``Resnet2([16, 32, 64, 128, 256], 10, 0.2)``."""
 
