@@ -74,7 +74,7 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     from camserve.models.checkpoint import load_checkpoint
     from camserve.models.cifar.archive import load_cifar
-    from camserve.models.cifar.evaluation import score
+    from camserve.models.cifar.evaluation import limited_test_indices, score
     from camserve.models.devices import resolve_device, resolve_precision
 
     try:
@@ -87,7 +87,8 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
             )
         device = resolve_device(settings.device)
         precision = resolve_precision(settings.precision, device)
-        images, labels = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]
+        index = limited_test_indices(len(data.test_labels), args.test_limit, seed=0)  # the trainer's sample, seed 0
+        images, labels = data.test_images[index], data.test_labels[index]
         scores = score(network.to(device), torch.from_numpy(images).to(device), labels, metadata, precision, args.tta)
     except (ValueError, FileNotFoundError) as error:
         print(f"camserve cifar evaluate: error: {error}", file=sys.stderr)

@@ -57,6 +57,14 @@ def predict_probabilities(
     return probabilities
 
 
+def limited_test_indices(count: int, limit: int | None, seed: int) -> np.ndarray:
+    """Indices of a seeded sample of ``limit`` test images, in order (the archive's order is by class, so its
+    first images would be one class); all of them without a limit."""
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+
+
 def score(
     network: ClassMapNetwork,
     images: torch.Tensor,

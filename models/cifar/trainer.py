@@ -14,15 +14,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional
 from tqdm import tqdm
 
 from camserve.models.checkpoint import save_checkpoint
-from camserve.models.cifar.archive import CIFAR10_MEAN, CIFAR10_STD, SIDE, CifarData, load_cifar
+from camserve.models.cifar.archive import CIFAR10_MEAN, CIFAR10_STD, SIDE, load_cifar
 from camserve.models.cifar.augment import pad_crop_flip
-from camserve.models.cifar.evaluation import score
+from camserve.models.cifar.evaluation import limited_test_indices, score
 from camserve.models.cifar.recipes import RECIPES
 from camserve.models.cifar.schedule import Recipe
 from camserve.models.devices import (
@@ -108,7 +107,7 @@ class CifarTrainer:
         )
         self.train_images = torch.from_numpy(data.train_images).to(self.device)
         self.train_labels = torch.from_numpy(data.train_labels).to(self.device)
-        test_index = _test_sample(data, config.test_limit, config.seed)
+        test_index = limited_test_indices(len(data.test_labels), config.test_limit, config.seed)
         self.test_images = torch.from_numpy(data.test_images[test_index]).to(self.device)
         self.test_labels = data.test_labels[test_index]
         self.archive_sha256 = data.archive_sha256
@@ -266,13 +265,6 @@ class CifarTrainer:
         with torch.inference_mode():
             _, maps = self.network.eval().forward_with_maps(torch.zeros(1, 3, SIDE, SIDE, device=self.device))
         return int(maps.shape[2]), int(maps.shape[3])
-
-
-def _test_sample(data: CifarData, limit: int | None, seed: int) -> np.ndarray:
-    count = len(data.test_labels)
-    if limit is None or limit >= count:
-        return np.arange(count)
-    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
 
 
 def _recipe_record(config: CifarConfig) -> dict[str, Any]:

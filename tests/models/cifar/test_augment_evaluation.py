@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from camserve.models.cifar.augment import PAD, pad_crop_flip, reflect_pad
-from camserve.models.cifar.evaluation import Scores, predict_probabilities, score
+from camserve.models.cifar.evaluation import Scores, limited_test_indices, predict_probabilities, score
 from camserve.models.cifar.networks import LessonNetwork
 from camserve.models.metadata import ModelMetadata
 from camserve.models.training.augment import standardise
@@ -84,3 +84,13 @@ def test_scores() -> None:
     assert scores.log_loss == -np.mean(np.log([0.9, 0.8, 0.4]))
     labels = np.zeros(6, dtype=np.int64)
     assert 0.0 <= score(Probe(), images(), labels, METADATA, "fp32", tta=True).accuracy <= 1.0
+
+
+def test_a_limited_test_set_is_a_seeded_sample_across_classes() -> None:
+    """The archive is ordered by class, so the first N images would be one class; a sample is spread out."""
+    labels = np.repeat(np.arange(10), 1000)
+    index = limited_test_indices(len(labels), 500, seed=0)
+    assert len(index) == 500 and list(index) == sorted(set(index))
+    assert np.array_equal(index, limited_test_indices(len(labels), 500, seed=0))
+    assert len(set(labels[index])) == 10
+    assert np.array_equal(limited_test_indices(12, None, seed=0), np.arange(12))
