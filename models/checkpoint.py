@@ -6,15 +6,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.files import atomic_write
 from camserve.models.metadata import CheckpointError, ModelMetadata, load_metadata, metadata_path
-from camserve.models.network import CamNetwork, build_network
+from camserve.models.network import build_network
 
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(
-    model: CamNetwork, metadata: ModelMetadata, weights_path: Path, dtype: torch.dtype = torch.float16
+    model: ClassMapNetwork, metadata: ModelMetadata, weights_path: Path, dtype: torch.dtype = torch.float16
 ) -> None:
     """Write ``weights_path`` (safetensors) and its JSON; floating tensors are stored as ``dtype``."""
     weights_path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +28,7 @@ def save_checkpoint(
         staged.write_text(metadata.to_json())
 
 
-def load_checkpoint(weights_path: Path) -> tuple[CamNetwork, ModelMetadata]:
+def load_checkpoint(weights_path: Path) -> tuple[ClassMapNetwork, ModelMetadata]:
     """Rebuild the network from metadata and load its weights as float32, in eval mode."""
     weights_path = Path(weights_path)
     metadata = load_metadata(weights_path)

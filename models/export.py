@@ -14,7 +14,7 @@ from camserve.models.files import atomic_write, file_sha256
 from camserve.models.metadata import CheckpointError
 
 if TYPE_CHECKING:
-    from camserve.models.network import CamNetwork
+    from camserve.models.classmap_network import ClassMapNetwork
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAMES", "cached_onnx_export", "export_onnx"]
 
@@ -24,7 +24,7 @@ MAX_BATCH = 1024
 MIN_SIDE, MAX_SIDE = 16, 4096
 
 
-def export_onnx(network: "CamNetwork", input_size: int, path: Path) -> None:
+def export_onnx(network: "ClassMapNetwork", input_size: int, path: Path) -> None:
     """Write the network as ONNX, atomically (a crash leaves no half file). Batch, height and width are
     dynamic: the network is fully convolutional, and ``camserve evaluate --input-size`` feeds other sizes."""
     import torch

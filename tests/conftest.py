@@ -20,6 +20,7 @@ from camserve.models.runtimes.torch import load as load_torch
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
 from tests.support.backing import BackingServices, running_backing_services
+from tests.support.cifar import write_cifar_archive
 from tests.support.networks import (
     RED_PATCH_METADATA,
     TINY_ARCHITECTURE,
@@ -91,6 +92,12 @@ def client(settings: Settings, served_predictor: TorchPredictor) -> Iterator[Tes
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A read-only synthetic cat/dog folder shared by the training and evaluation tests; copy it to modify it."""
     return write_image_folder(tmp_path_factory.mktemp("photos") / "catsdogs")
+
+
+@pytest.fixture(scope="session")
+def cifar_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A read-only tiny CIFAR-shaped tar.gz: 3 classes, 12 training and 4 test photos each."""
+    return write_cifar_archive(tmp_path_factory.mktemp("cifar") / "tiny-cifar.tar.gz")
 
 
 @pytest.fixture(scope="session")

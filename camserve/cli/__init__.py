@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from camserve import __version__
-from camserve.cli import calibrate, evaluate, predict, quantize, serve, train
+from camserve.cli import calibrate, cifar, evaluate, predict, quantize, serve, train
 from camserve.models.metadata import CheckpointError
 from camserve.service.settings import Settings
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, predict, train, evaluate, quantize, calibrate)
+COMMANDS = (serve, predict, train, evaluate, quantize, calibrate, cifar)
 
 
 def build_parser() -> argparse.ArgumentParser:

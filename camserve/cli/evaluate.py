@@ -103,8 +103,11 @@ def _maps(
     """``--maps``: how faithful the heatmaps are (camserve.models.faithfulness); torch loads only here."""
     from camserve.models.checkpoint import load_checkpoint
     from camserve.models.faithfulness import evaluate_maps, format_report, plot_curves
+    from camserve.models.network import CamNetwork
 
-    network, _ = load_checkpoint(settings.weights_path)
+    network, metadata = load_checkpoint(settings.weights_path)
+    if not isinstance(network, CamNetwork):
+        raise ValueError(f"--maps scores body + class-map networks; {metadata.architecture} has another head")
     report = evaluate_maps(predictor, network, folder, indices, settings.max_pixels, args.sanity_photos)
     report = {"weights": str(settings.weights_path), "data": str(args.data), "split": args.split, **report}
     args.maps_output.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from camserve.models.checkpoint import load_checkpoint
+from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.devices import Precision, autocast, resolve_device, resolve_precision
 from camserve.models.metadata import ModelMetadata
-from camserve.models.network import CamNetwork
 from camserve.models.predictor import Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import RuntimeRequest
 
@@ -40,7 +40,9 @@ class TorchPredictor:
 
     runtime = "torch"
 
-    def __init__(self, model: CamNetwork, metadata: ModelMetadata, device: torch.device, precision: Precision) -> None:
+    def __init__(
+        self, model: ClassMapNetwork, metadata: ModelMetadata, device: torch.device, precision: Precision
+    ) -> None:
         self.metadata = metadata
         self.device = str(device)
         self.precision: Precision = precision

@@ -20,27 +20,40 @@ class InitUnavailable(RuntimeError):
 def initial_network(init: str, architecture: str, class_names: tuple[str, ...]) -> CamNetwork:
     """``init`` is ``scratch``, ``imagenet`` or the path of a camserve checkpoint with the same classes."""
     if init == SCRATCH:
-        network = build_network(architecture, len(class_names))
+        network = _cam_network(architecture, len(class_names))
         _zero_init_residual_branches(network)
         return network
     if init == IMAGENET:
         try:
-            return build_network(architecture, len(class_names), pretrained=True)
+            return _cam_network(architecture, len(class_names), pretrained=True)
         except (URLError, OSError, RuntimeError) as error:
             raise InitUnavailable(
                 f"could not load torchvision's ImageNet weights for {architecture} ({error}); "
                 "this machine probably has no internet access: use --init scratch"
             ) from error
     try:
-        network, metadata = load_checkpoint(Path(init))
+        loaded, metadata = load_checkpoint(Path(init))
     except CheckpointError as error:
         raise InitUnavailable(f"--init {init}: {error}") from error
-    if metadata.class_names != class_names or metadata.architecture != architecture:
+    if (
+        not isinstance(loaded, CamNetwork)
+        or metadata.class_names != class_names
+        or metadata.architecture != architecture
+    ):
         raise InitUnavailable(
             f"--init {init}: that checkpoint is {metadata.architecture} for {list(metadata.class_names)}, "
             f"this data needs {architecture} for {list(class_names)}"
         )
-    return network.train()
+    return loaded.train()
+
+
+def _cam_network(architecture: str, num_classes: int, pretrained: bool = False) -> CamNetwork:
+    """A body with the class-map head, the only kind this trainer trains; the lesson's CIFAR-10 networks,
+    with heads of their own, train with ``camserve cifar``."""
+    network = build_network(architecture, num_classes, pretrained)
+    if not isinstance(network, CamNetwork):
+        raise ValueError(f"{architecture} has a head of its own, not the class-map head: train it with camserve cifar")
+    return network
 
 
 def _zero_init_residual_branches(network: CamNetwork) -> None:

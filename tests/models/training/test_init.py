@@ -136,3 +136,9 @@ def test_set_body_trainable_freezes_the_body_only(scratch: CamNetwork) -> None:
     finally:
         set_body_trainable(scratch, True)
     assert all(p.requires_grad for p in scratch.parameters())
+
+
+def test_a_network_with_its_own_head_is_refused_with_a_pointer() -> None:
+    """The lesson's CIFAR-10 networks have no class-map conv to train here; camserve cifar trains them."""
+    with pytest.raises(ValueError, match="train it with camserve cifar"):
+        initial_network(init.SCRATCH, "lesson7-resnet2", ("cat", "dog"))
