@@ -7,6 +7,7 @@ the service answers with 503 and ``Retry-After``: never a 500, and never a 201 t
 """
 
 import io
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -128,16 +129,22 @@ class PredictionStore(ABC):
     def get(self, prediction_id: str) -> StoredPrediction | None: ...
 
     @abstractmethod
+    def _alive(self, columns: str, prediction_id: str) -> tuple[Any, ...] | None:
+        """``columns`` (SQL) of the result's row, unless it is unknown, deleted, evicted or expired."""
+
     def get_result(self, prediction_id: str) -> dict[str, Any] | None:
         """The result's JSON alone."""
+        row = self._alive("result", prediction_id)
+        return None if row is None else json.loads(row[0])
 
-    @abstractmethod
     def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
         """The result's JSON and its class maps, without the photo."""
+        row = self._alive("result, class_maps", prediction_id)
+        return None if row is None else (json.loads(row[0]), array_from_bytes(row[1]))
 
-    @abstractmethod
     def exists(self, prediction_id: str) -> bool:
         """Whether the result can still be read: what a cached picture of it is checked against."""
+        return self._alive("1", prediction_id) is not None
 
     @abstractmethod
     def delete(self, prediction_id: str) -> bool:

@@ -31,7 +31,6 @@ from concurrent import futures
 from contextlib import contextmanager, suppress
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from camserve.service.blobs import BlobStore
@@ -343,14 +342,6 @@ class PostgresStore(PredictionStore):
             ).fetchone()
         return row
 
-    def get_result(self, prediction_id: str) -> dict[str, Any] | None:
-        row = self._alive("result", prediction_id)
-        return None if row is None else json.loads(row[0])
-
-    def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
-        row = self._alive("result, class_maps", prediction_id)
-        return None if row is None else (json.loads(row[0]), array_from_bytes(row[1]))
-
     def get(self, prediction_id: str) -> StoredPrediction | None:
         row = self._alive("result, photo, photo_key, class_maps", prediction_id)
         if row is None:
@@ -362,9 +353,6 @@ class PostgresStore(PredictionStore):
             if photo is None:  # deleted between the two reads
                 return None
         return StoredPrediction(json.loads(result), bytes(photo), array_from_bytes(maps))
-
-    def exists(self, prediction_id: str) -> bool:
-        return self._alive("1", prediction_id) is not None
 
     def delete(self, prediction_id: str) -> bool:
         return bool(self._delete(_ALIVE, (prediction_id, self.oldest_alive())))

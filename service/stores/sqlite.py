@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import numpy as np
-
 from camserve.service.blobs import BlobStore
 from camserve.service.stores.base import (
     DuplicateResult,
@@ -181,14 +179,6 @@ class SqliteStore(PredictionStore):
         self._db.executemany("DELETE FROM predictions WHERE seq = ?", victims)
         return freed
 
-    def get_result(self, prediction_id: str) -> dict[str, Any] | None:
-        row = self._alive("result", prediction_id)
-        return None if row is None else json.loads(row[0])
-
-    def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
-        row = self._alive("result, class_maps", prediction_id)
-        return None if row is None else (json.loads(row[0]), array_from_bytes(row[1]))
-
     def get(self, prediction_id: str) -> StoredPrediction | None:
         row = self._alive("result, photo, class_maps", prediction_id)
         if row is None:
@@ -212,9 +202,6 @@ class SqliteStore(PredictionStore):
             if rows:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return [prediction_id for prediction_id, _ in rows]
-
-    def exists(self, prediction_id: str) -> bool:
-        return self._alive("1", prediction_id) is not None
 
     def total_bytes(self) -> int:
         with self._lock:
