@@ -63,9 +63,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 VOLUME ["/data"]
 EXPOSE 8000
 # Liveness only (/healthz), with the standard library because slim has no curl; urlopen raises, and so
-# exits non-zero, on a refused connection, a timeout or an HTTP error. The start period covers the model
-# load and, at a first start, the timing of the runtimes.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+# exits non-zero, on a refused connection, a timeout or an HTTP error. The start period covers the models'
+# load and, at a first start, the timing of the runtimes for each.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CAMSERVE_PORT', '8000'), timeout=4)"]
 CMD ["camserve", "serve"]
 

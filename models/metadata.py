@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The checkpoint camserve ships: inside the installed package, or through camserve/weights in a checkout.
+# The checkpoints camserve ships: inside the installed package, or through camserve/weights in a checkout.
+# The cats-and-dogs resnet34 is the default model; the lesson's CIFAR-10 Resnet2 is served beside it.
 SHIPPED_WEIGHTS = Path(__file__).parent.parent / "weights" / "camserve-resnet34.safetensors"
+SHIPPED_CIFAR_WEIGHTS = SHIPPED_WEIGHTS.with_name("camserve-lesson7-resnet2.safetensors")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

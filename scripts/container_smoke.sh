@@ -11,7 +11,7 @@
 # 3. Builds the image (docker format, which keeps HEALTHCHECK), with the machine's pip settings, CA bundle
 #    and local package folders mounted read-only for the build only, never copied into a layer.
 # 4. Starts it on a free loopback port with a fresh volume; times start to ready; POSTs tests/chelsea.png
-#    and checks the label; fetches the overlay PNG; checks the health status, the user id and the image
+#    and checks the label; asks the second model (?model=) too; fetches the overlay PNG; checks the health status, the user id and the image
 #    size; restarts it on the same volume and reads the earlier result back.
 # 5. Removes the containers, the volume and the images it built (the base image and rootfs stay cached).
 #
@@ -145,6 +145,21 @@ curl --silent --fail --form file=@tests/chelsea.png "$url/predictions" >"$work/p
 read -r prediction_id label < <(python3 -c "import json; r = json.load(open('$work/post.json')); print(r['id'], r['label'])")
 [[ $label == cat ]] || fail "tests/chelsea.png answered $label, not cat"
 say "POST tests/chelsea.png: $label, id $prediction_id"
+
+# The second model, served beside the default from its export in the image: ten classes, a ten-channel map.
+cifar=camserve-lesson7-resnet2
+curl --silent --fail "$url/models" >"$work/models.json" || fail "GET /models"
+curl --silent --fail --form file=@tests/chelsea.png "$url/predictions?model=$cifar&store=false" >"$work/cifar.json" \
+    || fail "POST ?model=$cifar"
+python3 - "$work/models.json" "$work/cifar.json" "$cifar" <<'PY' || fail "the second model"
+import json, sys
+models, answer, name = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+served = {m["name"]: m for m in models["models"]}
+assert models["default"] == "camserve-resnet34" and name in served, models
+assert answer["model"]["name"] == name and len(answer["probabilities"]) == 10, answer
+assert answer["label"] in served[name]["classes"], answer
+PY
+say "POST ?model=$cifar: $(python3 -c "import json; print(json.load(open('$work/cifar.json'))['label'])")"
 
 curl --silent --fail --output "$work/overlay.png" "$url/predictions/$prediction_id/overlay.png" || fail "GET overlay"
 [[ $(head -c 8 "$work/overlay.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "the overlay is not a PNG"

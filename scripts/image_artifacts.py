@@ -2,10 +2,10 @@
 
     python scripts/image_artifacts.py ONNX_DIR REQUIREMENTS_FILE
 
-Exports the shipped weights to ONNX into ONNX_DIR (exporting needs torch, which the build stage has), and
-writes camserve's own dependencies, read from its installed metadata, less those only exporting and the
-PyTorch runtime need, as a pip requirements file: the CPU image installs exactly those, so its dependency
-list is pyproject.toml's and cannot drift from it.
+Exports every shipped checkpoint (the default model and the one served beside it) to ONNX into ONNX_DIR
+(exporting needs torch, which the build stage has), and writes camserve's own dependencies, read from its
+installed metadata, less those only exporting and the PyTorch runtime need, as a pip requirements file: the
+CPU image installs exactly those, so its dependency list is pyproject.toml's and cannot drift from it.
 """
 
 import re
@@ -14,7 +14,7 @@ from importlib.metadata import requires
 from pathlib import Path
 
 from camserve.models.export import cached_onnx_export
-from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 
 # Needed to export, or by the PyTorch runtime; ONNX Runtime and OpenVINO serve the export without them.
 TORCH_ONLY = frozenset({"torch", "torchvision", "onnx", "onnxscript"})
@@ -32,7 +32,8 @@ def serving_requirements() -> list[str]:
 
 def main() -> None:
     onnx_dir, requirements_file = Path(sys.argv[1]), Path(sys.argv[2])
-    print(f"exported {cached_onnx_export(SHIPPED_WEIGHTS, onnx_dir)}")
+    for weights in (SHIPPED_WEIGHTS, SHIPPED_CIFAR_WEIGHTS):
+        print(f"exported {cached_onnx_export(weights, onnx_dir)}")
     requirements_file.write_text("\n".join(serving_requirements()) + "\n")
     print(f"wrote {requirements_file}")
 

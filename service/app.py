@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from cachetools import LRUCache
@@ -11,16 +11,16 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from camserve import __version__
 from camserve.models.predictor import Predictor
-from camserve.models.runtimes import load_predictor
-from camserve.models.selection import RuntimeChoice, choose_runtime
+from camserve.models.selection import RuntimeChoice
 from camserve.service.errors import install_error_handlers
 from camserve.service.group_commit import GroupCommitter
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
 from camserve.service.metrics import Metrics, RequestMetrics
 from camserve.service.retention import sweep_forever, sweep_interval_s
-from camserve.service.routes import health, page, predictions
+from camserve.service.routes import health, models, page, predictions
 from camserve.service.security import API_KEY_HEADER
+from camserve.service.served_models import LoadedModel, ServedModel, ServedModels, load_models
 from camserve.service.settings import Settings, get_settings
 from camserve.service.state import AppState
 from camserve.service.stores import StoreLimits, open_store
@@ -33,62 +33,75 @@ def create_app(
     predictor: Predictor | None = None,
     metrics: Metrics | None = None,
     runtime: RuntimeChoice | None = None,
+    extra_models: Sequence[LoadedModel] = (),
 ) -> FastAPI:
-    """Build the app; the model loads (unless given) and warms up in the lifespan, before /readyz is ready.
-    ``metrics`` is given when the server's connection guard reports into the same registry; ``runtime`` says
-    how a given predictor's runtime was chosen (reported in /readyz and /metrics)."""
+    """Build the app; the models load (unless given) and warm up in the lifespan, before /readyz is ready.
+
+    Given ``predictor`` is the default model and ``extra_models`` the others (``runtime`` says how the
+    predictor's runtime was chosen); without it, every checkpoint the settings name is loaded
+    (``CAMSERVE_WEIGHTS_PATH`` the default, then ``CAMSERVE_EXTRA_WEIGHTS``). ``metrics`` is given when the
+    server's connection guard reports into the same registry."""
     settings = settings or get_settings()
     metrics = metrics or Metrics()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        request = settings.runtime_request()
-        chosen = runtime or (
-            RuntimeChoice(predictor.runtime, predictor.precision, "given")
-            if predictor
-            else choose_runtime(settings.backend, request)
-        )
+    def with_engine(loaded: LoadedModel) -> ServedModel:
         engine = InferenceEngine(
-            predictor or load_predictor(chosen, request),
+            loaded.predictor,
             metrics,
             max_batch_size=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000.0,
             max_queue=settings.queue_max,
         )
-        engine.start()
+        return ServedModel(engine, loaded.runtime)
+
+    async def loaded_models() -> list[LoadedModel]:
+        if predictor is None:
+            return await asyncio.to_thread(load_models, settings)
+        default = LoadedModel(predictor, runtime) if runtime else LoadedModel.given(predictor)
+        return [default, *extra_models]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        served = ServedModels([with_engine(loaded) for loaded in await loaded_models()])
+        for model in served:
+            model.engine.start()
         limits = StoreLimits(settings.store_max_bytes, settings.retention_s)
         store = await asyncio.to_thread(open_store, settings.store_location(), limits, settings.blob_url)
         app.state.camserve = AppState(
             settings=settings,
-            engine=engine,
+            models=served,
             store=store,
             metrics=metrics,
             rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
-            runtime=chosen,
             committer=GroupCommitter(store, max_group_bytes=settings.store_max_bytes // 2),
         )
-        metrics.record_runtime(chosen, engine.predictor.runtime, engine.predictor.precision)
-        warm_up = asyncio.create_task(asyncio.to_thread(engine.warm_up))
+        metrics.registered_hooks.set_function(lambda: served.hook_count)
+        metrics.queue_depth.set_function(lambda: served.queued)
+        for model in served:
+            engine = model.engine
+            metrics.record_runtime(model.name, model.runtime, engine.predictor.runtime, engine.predictor.precision)
+            log.info(
+                "camserve: serving %s %s (trained=%s)%s with %s on %s/%s; runtime chosen: %s",
+                model.name,
+                model.metadata.version,
+                model.metadata.trained,
+                " as the default" if model is served.default else f" as ?model={model.name}",
+                engine.predictor.runtime,
+                engine.predictor.device,
+                engine.predictor.precision,
+                model.runtime.describe(),
+            )
+        warm_up = asyncio.create_task(asyncio.to_thread(_warm_up_all, served))
         interval = sweep_interval_s(settings.retention_s)
         sweeping = asyncio.create_task(sweep_forever(app.state.camserve, interval), name="camserve-sweep")
-        meta = engine.predictor.metadata
-        log.info(
-            "camserve: serving %s %s (trained=%s) with %s on %s/%s",
-            meta.name,
-            meta.version,
-            meta.trained,
-            engine.predictor.runtime,
-            engine.predictor.device,
-            engine.predictor.precision,
-        )
-        log.info("camserve: runtime chosen: %s", chosen.describe())
         try:
             yield
         finally:
             sweeping.cancel()
             await asyncio.gather(sweeping, return_exceptions=True)
             await warm_up
-            await engine.stop()
+            for model in served:
+                await model.engine.stop()
             store.close()
 
     app = FastAPI(
@@ -109,7 +122,14 @@ def create_app(
             expose_headers=["Location"],
         )
     app.include_router(predictions.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
     return app
+
+
+def _warm_up_all(models: ServedModels) -> None:
+    """The default first, so it is warm soonest; /readyz waits for all."""
+    for model in models:
+        model.engine.warm_up()

@@ -31,8 +31,6 @@ class InferenceEngine:
             observe_queue_wait=lambda seconds: metrics.observe(Stage.queue_wait, seconds),
         )
         self.ready = False
-        metrics.registered_hooks.set_function(lambda: self.predictor.hook_count)
-        metrics.queue_depth.set_function(lambda: self.batcher.queued)
 
     def start(self) -> None:
         self.batcher.start()

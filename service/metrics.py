@@ -108,26 +108,27 @@ class Metrics:
             self.connections_closed.labels(reason.value)
         self.runtime = Gauge(
             "camserve_runtime_info",
-            "1 for the runtime and precision serving, and how they were chosen.",
-            ["runtime", "precision", "source"],
+            "1 for the runtime and precision serving each model, and how they were chosen.",
+            ["model", "runtime", "precision", "source"],
             registry=self.registry,
         )
         self.runtime_candidates = Gauge(
             "camserve_runtime_candidate_forward_seconds",
-            "Each candidate's measured forward on this machine (CAMSERVE_BACKEND=auto): per photo, by batch size.",
-            ["runtime", "precision", "batch_size"],
+            "Each candidate's measured forward of each model on this machine (CAMSERVE_BACKEND=auto): per photo, by "
+            "batch size.",
+            ["model", "runtime", "precision", "batch_size"],
             registry=self.registry,
         )
         # process_resident_memory_bytes, process_open_fds, CPU seconds: the standard process metrics.
         ProcessCollector(registry=self.registry)
 
-    def record_runtime(self, choice: RuntimeChoice, runtime: str, precision: str) -> None:
-        """The serving runtime, and the figures ``auto`` chose it by (none for a runtime named in settings)."""
-        self.runtime.labels(runtime, precision, choice.source).set(1)
+    def record_runtime(self, model: str, choice: RuntimeChoice, runtime: str, precision: str) -> None:
+        """A model's serving runtime, and the figures ``auto`` chose it by (none for a runtime named in settings)."""
+        self.runtime.labels(model, runtime, precision, choice.source).set(1)
         for m in choice.measurements:
             if m.single_ms is not None and m.batch_ms_per_photo is not None:
-                self.runtime_candidates.labels(m.runtime, m.precision, "1").set(m.single_ms / 1000.0)
-                self.runtime_candidates.labels(m.runtime, m.precision, str(m.batch_size)).set(
+                self.runtime_candidates.labels(model, m.runtime, m.precision, "1").set(m.single_ms / 1000.0)
+                self.runtime_candidates.labels(model, m.runtime, m.precision, str(m.batch_size)).set(
                     m.batch_ms_per_photo / 1000.0
                 )
 

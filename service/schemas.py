@@ -1,12 +1,37 @@
 """The JSON shapes of the API, so OpenAPI documents exactly what clients get."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
 class ModelInfo(BaseModel):
-    name: str
+    name: str = Field(description="The model that answered: the name ?model= picks it by.")
     version: str
     trained: bool = Field(description="False for weights marked untrained: their answers mean nothing.")
+
+
+class ServedModelInfo(ModelInfo):
+    """One model this service serves: its checkpoint's metadata, and how it runs here."""
+
+    default: bool = Field(description="True for the model that answers when a request names none.")
+    ready: bool = Field(description="Loaded and warmed up.")
+    architecture: str
+    classes: list[str] = Field(description="Its classes, in the order of its class maps.")
+    input_size: int = Field(description="The side, in pixels, a photo is resized to before the forward.")
+    mean: list[float] = Field(description="Per-channel (RGB) mean the input is normalised by.")
+    std: list[float] = Field(description="Per-channel (RGB) standard deviation the input is normalised by.")
+    temperature: float = Field(description="Temperature scaling applied to every answer (1.0: none).")
+    runtime: str
+    precision: str
+    device: str
+    runtime_source: str = Field(description="How runtime and precision were chosen: as in /readyz's runtime_selection.")
+    details: dict[str, Any] = Field(description="The checkpoint's own record: how and on what it was trained.")
+
+
+class ModelList(BaseModel):
+    default: str = Field(description="The name of the model that answers when a request names none.")
+    models: list[ServedModelInfo]
 
 
 class Links(BaseModel):

@@ -1,12 +1,13 @@
 """Service settings, read from ``CAMSERVE_*`` environment variables; the defaults are the documented ones."""
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 from camserve.models.predictor import DeviceChoice, PrecisionChoice
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
 from camserve.service.blobs import check_blob_url
@@ -35,7 +36,16 @@ class Settings(BaseSettings):
     runtime_cache_dir: Path = Field(
         Path("var/runtime-choice"), description="Where CAMSERVE_BACKEND=auto keeps its timings of this machine."
     )
-    weights_path: Path = Field(SHIPPED_WEIGHTS, description="Safetensors file; its JSON lies beside it.")
+    weights_path: Path = Field(
+        SHIPPED_WEIGHTS, description="The default model: a safetensors file; its JSON lies beside it."
+    )
+    extra_weights: list[Path] = Field(
+        default_factory=lambda: [SHIPPED_CIFAR_WEIGHTS],
+        description="More models served beside the default, picked per request with ?model=NAME (GET /models "
+        'lists them): a JSON list of safetensors files, e.g. ["a.safetensors"]; [] serves the default alone. '
+        "Each runs on the runtime CAMSERVE_BACKEND chooses for it, at the precision 'auto' allows it (fp32 unless "
+        "its own accuracy-gate record passed a reduced one): CAMSERVE_PRECISION is the default model's.",
+    )
     store_path: Path = Field(
         Path("var/camserve.sqlite3"), description="SQLite file holding results, when store_url is unset."
     )
@@ -114,7 +124,7 @@ class Settings(BaseSettings):
         return self.store_url or f"sqlite:///{self.store_path}"
 
     def runtime_request(self) -> RuntimeRequest:
-        """What these settings ask of the runtime that will serve."""
+        """What these settings ask of the runtime that will serve the default model."""
         return RuntimeRequest(
             self.weights_path,
             self.device,
@@ -123,6 +133,12 @@ class Settings(BaseSettings):
             batch_size=self.batch_max_size,
             choice_cache_dir=self.runtime_cache_dir,
         )
+
+    def runtime_requests(self) -> list[RuntimeRequest]:
+        """One per served model, the default first. An extra model's precision is ``auto``: a precision named for
+        the default model may not exist, or not have passed the accuracy gate, for another checkpoint."""
+        default = self.runtime_request()
+        return [default, *(replace(default, weights_path=path, precision="auto") for path in self.extra_weights)]
 
     @model_validator(mode="after")
     def _store_holds_uploads(self) -> "Settings":

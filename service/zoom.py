@@ -12,6 +12,7 @@ from camserve.models.zoom import ZOOM_RULE, combine, crop_input, zoom_box
 from camserve.service.metrics import Stage
 from camserve.service.results import by_class
 from camserve.service.schemas import Box, Zoom
+from camserve.service.served_models import ServedModel
 from camserve.service.state import AppState
 
 
@@ -23,18 +24,21 @@ class Zoomed:
     zoom: Zoom
 
 
-async def zoom_in(state: AppState, data: bytes, prepared: PreparedPhoto, photo: Prediction, mirror: bool) -> Zoomed:
-    """Look again at the hot region when the photo's map is concentrated; serve-time TTA (``mirror``) applies to
-    the crop as to the photo. Raises what decoding and the queue raise (PhotoRejected, Overloaded, ShuttingDown)."""
-    metadata = state.metadata
+async def zoom_in(
+    state: AppState, model: ServedModel, data: bytes, prepared: PreparedPhoto, photo: Prediction, mirror: bool
+) -> Zoomed:
+    """Look again, with the same ``model``, at the hot region when the photo's map is concentrated; serve-time TTA
+    (``mirror``) applies to the crop as to the photo. Raises what decoding and the queue raise (PhotoRejected,
+    Overloaded, ShuttingDown)."""
+    metadata = model.metadata
     box = zoom_box(photo, prepared.width, prepared.height, metadata.input_size, ZOOM_RULE)
     if box is None:
         return Zoomed(photo.probabilities, Zoom(requested=True))
-    with state.engine.arriving(), state.metrics.timed(Stage.zoom):
+    with model.engine.arriving(), state.metrics.timed(Stage.zoom):
         pixels = await run_in_threadpool(
             crop_input, data, box, prepared.width, prepared.height, metadata, state.settings.max_pixels
         )
-    crop = await state.engine.look(pixels, mirror)  # no await since arriving(): see DynamicBatcher.arriving
+    crop = await model.engine.look(pixels, mirror)  # no await since arriving(): see DynamicBatcher.arriving
     zoom = Zoom(
         requested=True,
         used=True,

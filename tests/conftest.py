@@ -11,7 +11,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from camserve.models.dataset import Split, scan_image_folder
-from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.onnxruntime import load as load_onnxruntime
@@ -62,6 +62,12 @@ def chelsea_bytes() -> bytes:
 def served_predictor() -> TorchPredictor:
     """The committed checkpoint on PyTorch, CPU fp32, loaded once for the whole run."""
     return load_torch(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32"))
+
+
+@pytest.fixture(scope="session")
+def cifar_predictor() -> TorchPredictor:
+    """The committed CIFAR-10 checkpoint (the lesson's Resnet2) on PyTorch, CPU fp32: the second served model."""
+    return load_torch(RuntimeRequest(SHIPPED_CIFAR_WEIGHTS, device="cpu", precision="fp32"))
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,10 @@ from typing import Any
 
 import uvicorn
 
-from camserve.models.runtimes import load_predictor
-from camserve.models.selection import choose_runtime
 from camserve.service.app import create_app
 from camserve.service.connections import ConnectionLimits, guarded_protocol
 from camserve.service.metrics import Metrics
+from camserve.service.served_models import load_models
 from camserve.service.settings import Settings
 
 log = logging.getLogger("camserve")
@@ -54,13 +53,11 @@ def log_config() -> dict[str, Any]:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
-    request = settings.runtime_request()
-    runtime = choose_runtime(settings.backend, request)  # auto may time the candidates first (cached)
-    predictor = load_predictor(runtime, request)  # a bad checkpoint fails before binding
+    default, *others = load_models(settings)  # before binding: a bad checkpoint fails here, in its own words
     ensure_open_files(settings.max_connections + SPARE_FILES)
     metrics = Metrics()
     uvicorn.run(
-        create_app(settings, predictor, metrics, runtime),
+        create_app(settings, default.predictor, metrics, default.runtime, others),
         host=settings.host,
         port=settings.port,
         http=guarded_protocol(connection_limits(settings), metrics),

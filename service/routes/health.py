@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from camserve.models.selection import RuntimeChoice
+from camserve.service.results import model_info
 from camserve.service.schemas import Readiness, RuntimeCandidate, RuntimeSelection, Storage
 from camserve.service.state import AppState, get_state
 from camserve.service.stores import StoreUnavailable
@@ -24,17 +25,23 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: State) -> JSONResponse:
-    """Ready once the model is loaded and warmed up, while the store answers; says loudly when the weights are
-    marked untrained. A load balancer stops sending POSTs here during a store outage, and resumes by itself."""
+    """Ready once every model is loaded and warmed up, while the store answers; says loudly when weights are
+    marked untrained. A load balancer stops sending POSTs here during a store outage, and resumes by itself.
+    The model, runtime and precision are the default model's; ``GET /models`` describes every one."""
     storage = await _storage(state)
-    warnings = [] if state.metadata.trained else ["the served weights are marked UNTRAINED: their answers mean nothing"]
+    warnings = [
+        f"the weights of {model.name} are marked UNTRAINED: their answers mean nothing"
+        for model in state.models
+        if not model.metadata.trained
+    ]
+    default = state.models.default
     body = Readiness(
-        ready=state.engine.ready and storage.reachable,
-        model=state.model_info,
-        backend=state.engine.predictor.runtime,
-        device=str(state.engine.predictor.device),
-        precision=state.engine.predictor.precision,
-        runtime_selection=runtime_selection(state.runtime),
+        ready=state.models.ready and storage.reachable,
+        model=model_info(default.metadata),
+        backend=default.engine.predictor.runtime,
+        device=str(default.engine.predictor.device),
+        precision=default.engine.predictor.precision,
+        runtime_selection=runtime_selection(default.runtime),
         storage=storage,
         warnings=warnings,
     )

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
 from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
-from camserve.service.results import classify
+from camserve.service.results import classify, stored_classes
 from camserve.service.schemas import (
     ClassMaps,
     ErrorBody,
@@ -31,6 +32,7 @@ from camserve.service.schemas import (
     Zoom,
 )
 from camserve.service.security import require_api_key
+from camserve.service.served_models import ServedModel, UnknownModel
 from camserve.service.staging import staged_photo
 from camserve.service.state import AppState, get_state
 from camserve.service.stores import NewResult
@@ -78,6 +80,10 @@ ZoomQuery = Annotated[
 BoxQuery = Annotated[
     bool, Query(description="true: outline the zoom's crop on the overlay (nothing to draw when zoom was not used).")
 ]
+ModelQuery = Annotated[
+    str | None,
+    Query(description="Which served model answers, by name (GET /models lists them). Default: the default model."),
+]
 StoreQuery = Annotated[
     bool | None,
     Query(
@@ -87,8 +93,8 @@ StoreQuery = Annotated[
 ]
 
 
-def _class_index(state: AppState, class_name: str | None) -> int | None:
-    names = state.metadata.class_names
+def _class_index(names: Sequence[str], class_name: str | None) -> int | None:
+    """``class_name``'s map among ``names`` (the answering model's classes); 422 for a class it does not have."""
     if class_name is not None and class_name not in names:
         raise ApiError(422, f"unknown class {class_name!r}; choose one of: {', '.join(names)}")
     return None if class_name is None else names.index(class_name)
@@ -98,11 +104,18 @@ def _not_found(prediction_id: str) -> ApiError:
     return ApiError(404, f"no prediction with id {prediction_id!r} (it may have been deleted, expired or evicted)")
 
 
-def _map_weights(state: AppState, result: dict[str, Any]) -> np.ndarray:
-    """What a stored result's maps are weighted by, in the model's class order: the probabilities of the forward
+def _pick(state: AppState, name: str | None) -> ServedModel:
+    try:
+        return state.models.pick(name)
+    except UnknownModel as error:
+        raise ApiError(422, str(error)) from error
+
+
+def _map_weights(result: dict[str, Any]) -> np.ndarray:
+    """What a stored result's maps are weighted by, in its model's class order: the probabilities of the forward
     that made them, the whole photo's (after a zoom, the answer combines them with the crop's)."""
     probabilities = result.get("zoom", {}).get("photo_probabilities") or result["probabilities"]
-    return np.array([probabilities[name] for name in state.metadata.class_names], np.float32)
+    return np.array([probabilities[name] for name in stored_classes(result)], np.float32)
 
 
 def _outline(zoom: dict[str, Any], wanted: bool) -> tuple[int, int, int, int] | None:
@@ -132,14 +145,17 @@ async def create_prediction(
     tta: TtaQuery = None,
     zoom: ZoomQuery = None,
     box: BoxQuery = False,
+    model: ModelQuery = None,
 ) -> PredictionResult | JSONResponse:
     started = time.perf_counter()
+    served = _pick(state, model)
+    metadata = served.metadata
     keep = state.settings.store_photos if store is None else store
     mirror = state.settings.tta if tta is None else tta
     zooming = state.settings.zoom if zoom is None else zoom
     if keep and not state.settings.store_photos:
         raise ApiError(422, "this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
-    class_index = _class_index(state, class_name)
+    class_index = _class_index(metadata.class_names, class_name)
     limit = state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -147,17 +163,19 @@ async def create_prediction(
     prediction_id = secrets.token_urlsafe(ID_BYTES)
     async with staged_photo(state.store, prediction_id, data, keep) as staged:
         try:
-            with state.engine.arriving(), state.metrics.timed(Stage.decode):
-                prepared = await run_in_threadpool(prepare, data, state.metadata, state.settings.max_pixels)
+            with served.engine.arriving(), state.metrics.timed(Stage.decode):
+                prepared = await run_in_threadpool(prepare, data, metadata, state.settings.max_pixels)
         except PhotoRejected as error:
             raise _reject(error) from error
         decoded_at = time.perf_counter()
         try:
             # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-            photo = await state.engine.look(prepared.pixels, mirror)
+            photo = await served.engine.look(prepared.pixels, mirror)
             inferred_at = time.perf_counter()
             zoomed = (
-                await zoom_in(state, data, prepared, photo, mirror) if zooming else Zoomed(photo.probabilities, Zoom())
+                await zoom_in(state, served, data, prepared, photo, mirror)
+                if zooming
+                else Zoomed(photo.probabilities, Zoom())
             )
         except Overloaded as error:
             state.metrics.rejected.inc()
@@ -171,9 +189,7 @@ async def create_prediction(
 
         created = time.time()
         answer = Prediction(zoomed.probabilities, photo.class_maps)
-        classification = classify(
-            answer, state.metadata, prepared.width, prepared.height, mirror, zoomed.zoom
-        ).model_dump()
+        classification = classify(answer, metadata, prepared.width, prepared.height, mirror, zoomed.zoom).model_dump()
         timings = Timings(
             decode_ms=_ms(decoded_at - started),
             inference_ms=_ms(inferred_at - decoded_at),
@@ -237,9 +253,9 @@ async def read_maps(state: State, prediction_id: str) -> ClassMaps:
     result, class_maps = stored
     _, height, width = class_maps.shape
     return ClassMaps(
-        classes=list(state.metadata.class_names),
+        classes=stored_classes(result),
         class_maps=class_maps.tolist(),
-        cam=select_cam(class_maps, _map_weights(state, result), None).tolist(),
+        cam=select_cam(class_maps, _map_weights(result), None).tolist(),
         grid=Grid(
             height=height,
             width=width,
@@ -274,8 +290,8 @@ async def _picture(
     class_name: str | None,
     box: bool = False,
 ) -> Response:
-    class_index = _class_index(state, class_name)
-    key = (prediction_id, picture.value, round(alpha, 3), colormap.value, class_index, box)
+    # The class is checked against the result's own model once the result is read; only a checked one is cached.
+    key = (prediction_id, picture.value, round(alpha, 3), colormap.value, class_name, box)
     etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
     # private: a shared cache must not keep a copy that outlives a DELETE or the retention.
     headers = {"Cache-Control": PICTURE_CACHE, "ETag": etag}
@@ -291,6 +307,7 @@ async def _picture(
         stored = await run_in_threadpool(state.store.get, prediction_id)
         if stored is None:
             raise _not_found(prediction_id)
+        class_index = _class_index(stored_classes(stored.result), class_name)
         outline = _outline(stored.result.get("zoom", {}), box)
         render_request = RenderRequest(picture, alpha, colormap, class_index, outline)
         try:
@@ -299,7 +316,7 @@ async def _picture(
                     render,
                     stored.photo,
                     stored.class_maps,
-                    _map_weights(state, stored.result),
+                    _map_weights(stored.result),
                     render_request,
                     state.settings.max_pixels,
                     state.settings.png_compression,

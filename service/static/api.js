@@ -38,11 +38,26 @@ async function call(url, options) {
   return response.json();
 }
 
-export function predict(file, { keep = true } = {}) {
+// model: a served model's name, or null for the server's default (then the URL names none).
+export function predict(file, { keep = true, model = null } = {}) {
   const body = new FormData();
   body.append("file", file);
+  const query = new URLSearchParams();
+  if (model) query.set("model", model);
   // Kept nowhere: the one overlay comes inline, so ask for the zoom's box on it (nothing drawn without a zoom).
-  return call(keep ? "/predictions" : "/predictions?store=false&box=true", { method: "POST", body });
+  if (!keep) query.set("store", "false");
+  if (!keep) query.set("box", "true");
+  const url = query.size ? `/predictions?${query}` : "/predictions";
+  return call(url, { method: "POST", body });
+}
+
+// The served models (GET /models), or null when they cannot be read: the page then asks the default.
+export async function fetchModels() {
+  try {
+    return await call("/models");
+  } catch {
+    return null;
+  }
 }
 
 // Deleted, or already gone (deleted elsewhere, expired, evicted): either way it is not on the server any more.

@@ -1,6 +1,14 @@
 // The page: upload a photo (pick, drop or paste), show the answer and the overlay, tune how it is drawn.
 
-import { ApiError, deletePrediction, fetchPrediction, fetchReadiness, overlayUrl, predict } from "./api.js";
+import {
+  ApiError,
+  deletePrediction,
+  fetchModels,
+  fetchPrediction,
+  fetchReadiness,
+  overlayUrl,
+  predict,
+} from "./api.js";
 import * as history from "./history.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,11 +20,14 @@ const maps = $("maps");
 const overlay = $("overlay");
 const photo = $("photo");
 const download = $("download");
+const modelSelect = $("model");
 
 const DEBOUNCE_MS = 250; // a slider drag fires many inputs; only ask the server for the one it settles on
 let current = null; // the stored result on screen
 let photoUrl = null; // blob: URL of the uploaded photo, revoked when replaced
 let keepsPhotos = true; // false when the server keeps nothing: answers then carry their overlay inline
+let defaultModel = null; // the name of the model that answers when none is named (from GET /models)
+let modelClasses = {}; // each served model's classes, by name
 
 const percent = (p) => `${(p * 100).toFixed(1)}%`;
 
@@ -75,7 +86,8 @@ function radio(value, text, checked) {
 function renderMaps(names) {
   const keep = selectedClass();
   maps.querySelectorAll("label").forEach((label) => label.remove());
-  maps.append(radio("", "Both, weighted by probability", !names.includes(keep)));
+  const all = names.length === 2 ? "Both" : `All ${names.length}`;
+  maps.append(radio("", `${all}, weighted by probability`, !names.includes(keep)));
   for (const name of names) maps.append(radio(name, `Only “${name}”`, name === keep));
 }
 
@@ -102,6 +114,7 @@ function renderBars(result) {
 
 function show(result, localPhoto) {
   $("label").textContent = result.label;
+  $("answered-by").textContent = `Answered by ${result.model.name} ${result.model.version}.`;
   $("untrained").hidden = result.model.trained;
   renderBars(result);
   $("zoom-note").hidden = !result.zoom?.used;
@@ -147,7 +160,8 @@ async function withBusy(doing, work) {
 function upload(file) {
   if (!file) return;
   return withBusy("Looking at your photo…", async () => {
-    const result = await predict(file, { keep: keepsPhotos });
+    const model = modelSelect.value && modelSelect.value !== defaultModel ? modelSelect.value : null;
+    const result = await predict(file, { keep: keepsPhotos, model });
     if (photoUrl) URL.revokeObjectURL(photoUrl);
     photoUrl = URL.createObjectURL(file);
     if (result.id) history.remember(result, file.name || "pasted image");
@@ -189,7 +203,8 @@ function renderHistory() {
     ...items.map((item) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = `${item.label} (${percent(item.confidence)}) · ${item.name} · ${new Date(item.at).toLocaleString()}`;
+      const model = item.model && item.model !== defaultModel ? ` · ${item.model}` : "";
+      button.textContent = `${item.label} (${percent(item.confidence)}) · ${item.name}${model} · ${new Date(item.at).toLocaleString()}`;
       button.setAttribute("aria-current", String(item.id === current?.id));
       button.addEventListener("click", () => reopen(item.id));
       const deleteButton = document.createElement("button");
@@ -218,6 +233,31 @@ function duration(seconds) {
     }
   }
   return `${Math.round(seconds)} seconds`;
+}
+
+function describeClasses(name) {
+  const classes = modelClasses[name] ?? [];
+  $("model-classes").textContent = classes.length ? `It answers one of: ${classes.join(", ")}.` : "";
+}
+
+// A choice of model only when the server serves more than one; the default is selected first.
+function renderModels(listing) {
+  if (!listing?.models?.length) return;
+  defaultModel = listing.default;
+  modelClasses = Object.fromEntries(listing.models.map((model) => [model.name, model.classes]));
+  modelSelect.replaceChildren(
+    ...listing.models.map((model) => {
+      const option = document.createElement("option");
+      option.value = model.name;
+      const what = model.classes.length === 2 ? model.classes.join(" or ") : `${model.classes.length} classes`;
+      option.textContent = `${model.name} (${what})${model.default ? ", the default" : ""}`;
+      option.selected = model.default;
+      return option;
+    }),
+  );
+  describeClasses(modelSelect.value);
+  $("model-choice").hidden = listing.models.length < 2;
+  renderHistory(); // entries from other models say which
 }
 
 function describeStorage(storage) {
@@ -262,6 +302,7 @@ alpha.addEventListener("input", () => {
   updateOverlaySoon();
 });
 colormap.addEventListener("change", updateOverlaySoon);
+modelSelect.addEventListener("change", () => describeClasses(modelSelect.value));
 $("controls").addEventListener("submit", (event) => event.preventDefault());
 for (const event of ["load", "error"]) overlay.addEventListener(event, () => overlay.classList.remove("loading"));
 overlay.addEventListener("error", () => {
@@ -269,6 +310,7 @@ overlay.addEventListener("error", () => {
 });
 wireDropAndPaste();
 renderHistory();
+fetchModels().then(renderModels);
 fetchReadiness().then((readiness) => {
   if (readiness?.model && !readiness.model.trained) $("untrained").hidden = false;
   if (readiness?.storage) $("retention").textContent = describeStorage(readiness.storage);

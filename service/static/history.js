@@ -21,7 +21,14 @@ function save(items) {
 }
 
 export function remember(result, name) {
-  const entry = { id: result.id, label: result.label, confidence: result.confidence, name, at: result.created_at };
+  const entry = {
+    id: result.id,
+    label: result.label,
+    confidence: result.confidence,
+    name,
+    at: result.created_at,
+    model: result.model.name,
+  };
   save([entry, ...load().filter((item) => item.id !== result.id)]);
 }
 

@@ -65,10 +65,13 @@ def test_serve_answers_like_the_readme_says(served: str) -> None:
 def test_serve_logs_what_serves_and_why(served: str, tmp_path: Path) -> None:
     """The runtime choice and its figures reach the log, not only /readyz and /metrics."""
     log = (tmp_path / "store.log").read_text()
-    assert "camserve: serving camserve-resnet34 2.0.0" in log
-    (chosen,) = [line for line in log.splitlines() if "camserve: runtime chosen: " in line]
+    models = httpx.get(f"{served}/models").json()["models"]
+    assert [m["name"] for m in models] == ["camserve-resnet34", "camserve-lesson7-resnet2"]
+    for model in models:
+        (line,) = [line for line in log.splitlines() if f"camserve: serving {model['name']} {model['version']}" in line]
+        assert f"runtime chosen: {model['runtime']}:{model['precision']} ({model['runtime_source']})" in line
     ready = httpx.get(f"{served}/readyz").json()
-    assert f"{ready['backend']}:{ready['precision']} ({ready['runtime_selection']['source']})" in chosen
+    assert (ready["backend"], ready["precision"]) == (models[0]["runtime"], models[0]["precision"])
 
 
 # camserve train and camserve evaluate

@@ -82,6 +82,29 @@ def test_a_zoomed_answer_is_said_and_its_box_outlined(page: "Page") -> None:
     assert src is not None and "box=" not in src
 
 
+def test_a_person_can_ask_the_second_model(page: "Page") -> None:
+    """The server serves the CIFAR-10 model beside the default: the page offers it, sends the choice, shows
+    ten classes and a map choice for each, says which model answered, and the history remembers it."""
+    choice = page.get_by_label("Ask")
+    expect(page.locator("#model-choice")).to_be_visible()
+    expect(choice).to_have_value("camserve-resnet34")
+    expect(page.locator("#model-classes")).to_have_text("It answers one of: cat, dog.")
+    choice.select_option("camserve-lesson7-resnet2")
+    expect(page.locator("#model-classes")).to_contain_text("airplane, automobile, bird")
+    with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+        page.locator("#file").set_input_files(CHELSEA)
+    assert parse_qs(urlparse(answer.value.request.url).query) == {"model": ["camserve-lesson7-resnet2"]}
+    result = answer.value.json()
+    expect(page.locator("#label")).to_have_text(result["label"])
+    expect(page.locator("#answered-by")).to_have_text("Answered by camserve-lesson7-resnet2 1.0.0.")
+    expect(page.locator("#bars li")).to_have_count(10)
+    expect(page.locator("#maps input")).to_have_count(11)
+    with page.expect_request(lambda request: (_overlay_query(request) or {}).get("class") == "airplane"):
+        page.get_by_label("Only “airplane”").check()
+    expect(page.locator("#history li").first).to_contain_text("camserve-lesson7-resnet2")
+    overlay_size(page)
+
+
 # A drop or a paste carries a DataTransfer; build one holding the photo and fire the event the browser would.
 DELIVER_FILE = """([kind, data]) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));

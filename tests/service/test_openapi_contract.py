@@ -1,6 +1,6 @@
 """The app against its own OpenAPI schema: schemathesis generates requests for every operation, and every
 answer must be no 5xx and match what the schema documents for its status (clients are generated from that
-schema, so an undocumented error body breaks them). In-process, on the committed weights, bounded.
+schema, so an undocumented error body breaks them). In-process, on both committed models, bounded.
 
 schemathesis needs the schema when the module is collected, so the app is built at import, and schemathesis
 runs its lifespan. Each case first waits for /readyz: the warm-up 503 is documented but not under test.
@@ -19,15 +19,21 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.python.asgi import shutdown_lifespans
 
 from camserve.models.checkpoint import load_checkpoint
-from camserve.models.metadata import SHIPPED_WEIGHTS
+from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
+from camserve.service.served_models import LoadedModel
 from camserve.service.settings import Settings
 
 STORE = tempfile.TemporaryDirectory(prefix="camserve-contract-")
 APP = create_app(
     Settings(store_path=Path(STORE.name) / "store.sqlite3"),
     TorchPredictor(*load_checkpoint(SHIPPED_WEIGHTS), device=torch.device("cpu"), precision="fp32"),
+    extra_models=[
+        LoadedModel.given(
+            TorchPredictor(*load_checkpoint(SHIPPED_CIFAR_WEIGHTS), device=torch.device("cpu"), precision="fp32")
+        )
+    ],
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 READYZ = schema["/readyz"]["GET"]

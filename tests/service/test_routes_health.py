@@ -68,8 +68,12 @@ def test_readyz_and_metrics_report_a_measured_choice(
         "skipped": None,
     }
     assert selection["candidates"][1]["skipped"] == "this CPU has no native bf16"
-    assert 'camserve_runtime_info{precision="fp32",runtime="torch",source="measured"} 1.0' in text
-    assert 'camserve_runtime_candidate_forward_seconds{batch_size="8",precision="fp32",runtime="torch"} 0.01' in text
+    model = 'model="camserve-resnet34"'
+    assert f'camserve_runtime_info{{{model},precision="fp32",runtime="torch",source="measured"}} 1.0' in text
+    assert (
+        f'camserve_runtime_candidate_forward_seconds{{batch_size="8",{model},precision="fp32",runtime="torch"}} 0.01'
+        in text
+    )
     assert "runtime chosen: torch:fp32 (measured); torch:fp32 20.0 ms single" in caplog.text
 
 
@@ -85,7 +89,7 @@ def test_readyz_warns_when_the_weights_are_marked_untrained(settings: Settings, 
 
 
 def test_readyz_is_503_before_warm_up(client: TestClient) -> None:
-    client.app.state.camserve.engine.ready = False
+    client.app.state.camserve.models.default.engine.ready = False
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["ready"] is False

@@ -31,3 +31,17 @@ def write_cifar_archive(path: Path, train_per_class: int = 12, test_per_class: i
                     buffer.seek(0)
                     tar.addfile(member, buffer)
     return path
+
+
+def shared_cifar_test_images(per_class: int) -> list[tuple[str, bytes]]:
+    """The first ``per_class`` test images of each class from the shared CIFAR-10 archive, as (class, JPEG
+    bytes); the caller skips where the archive is absent."""
+    wanted: list[tuple[str, bytes]] = []
+    with tarfile.open(CIFAR_ARCHIVE, "r:gz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if member.isfile() and len(parts) >= 3 and parts[-3] == "test" and int(Path(parts[-1]).stem) < per_class:
+                stream = tar.extractfile(member)
+                assert stream is not None
+                wanted.append((parts[-2], stream.read()))
+    return sorted(wanted)

@@ -41,7 +41,7 @@ class CamserveProcess:
 @contextmanager
 def camserve_process(
     store_path: Path,
-    timeout_s: float = 60.0,
+    timeout_s: float = 150.0,
     env: dict[str, str] | None = None,
     command: tuple[str, ...] = (sys.executable, "-m", "camserve"),
     cwd: Path | None = None,
@@ -79,7 +79,7 @@ def camserve_process(
 
 
 @contextmanager
-def serve_camserve(store_path: Path, timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Iterator[str]:
+def serve_camserve(store_path: Path, timeout_s: float = 150.0, env: dict[str, str] | None = None) -> Iterator[str]:
     """``camserve_process`` for tests that need only its base URL."""
     with camserve_process(store_path, timeout_s, env) as server:
         yield server.base

@@ -13,8 +13,7 @@ from camserve.models.checkpoint import load_checkpoint, save_checkpoint
 from camserve.models.cifar.networks import LESSON_NETWORKS, BnLayer, LessonNetwork, ResnetLayer
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import architectures, build_network
-from camserve.models.runtimes import RuntimeRequest
-from camserve.models.runtimes.onnxruntime import load as load_onnxruntime
+from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.models.runtimes.torch import TorchPredictor
 
 # The last feature map at 32 px: ConvNet's unpadded convolutions 32-15-7-3; ConvNet2's padded ones 16-8-4;
@@ -170,14 +169,16 @@ def test_the_torch_runtime_serves_the_lesson_maps_without_leaving_hooks() -> Non
     assert predictor.hook_count == 0
 
 
-def test_onnx_runtime_serves_the_same_probabilities_and_maps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_graph_runtimes_serve_the_same_probabilities_and_maps(tmp_path: Path, runtime: str) -> None:
     """The export's second output is the same linear-head map, so graph runtimes serve these networks too."""
     network = trained_statistics(built("lesson7-convbnnet"))
     metadata = ModelMetadata(
         name="cifar", version="test", architecture="lesson7-convbnnet", class_names=tuple("abcdefghij"), input_size=32
     )
     save_checkpoint(network, metadata, tmp_path / "convbnnet.safetensors", torch.float32)
-    predictor = load_onnxruntime(RuntimeRequest(tmp_path / "convbnnet.safetensors", cache_dir=tmp_path / "onnx"))
+    request = RuntimeRequest(tmp_path / "convbnnet.safetensors", "cpu", "fp32", cache_dir=tmp_path / "onnx")
+    predictor = load_predictor(runtime, request)
     batch = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     with torch.inference_mode():
         log_probs, maps = network.forward_with_maps(torch.from_numpy(batch))

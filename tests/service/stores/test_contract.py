@@ -34,6 +34,19 @@ def test_put_then_get_round_trips(open_any_store: OpenStore) -> None:
     assert store.count() == 1
 
 
+def test_a_results_key_order_survives(open_any_store: OpenStore) -> None:
+    """A stored result's probabilities are in its model's class-map order, and the service reads that order
+    back to name the maps (``stored_classes``): a store that sorted keys (PostgreSQL's jsonb does) would
+    silently pair maps with the wrong classes."""
+    store = open_any_store(ROOMY)
+    order = ["truck", "airplane", "dog", "bird", "cat", "zebra", "ant", "horse", "ship", "frog"]
+    result = {"probabilities": {name: 0.1 for name in order}, "zoom": {"photo_probabilities": {"b": 0.5, "a": 0.5}}}
+    store.put("ordered", result, b"x", make_maps(2))
+    for read in (store.get_result("ordered"), store.get("ordered").result, store.get_maps("ordered")[0]):  # type: ignore[union-attr]
+        assert list(read["probabilities"]) == order
+        assert list(read["zoom"]["photo_probabilities"]) == ["b", "a"]
+
+
 def test_maps_are_stored_as_float32(open_any_store: OpenStore) -> None:
     store = open_any_store(ROOMY)
     maps = np.arange(8, dtype=np.float64).reshape(2, 2, 2) / 4
