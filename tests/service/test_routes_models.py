@@ -79,6 +79,9 @@ def test_cifar_test_images_are_answered_as_the_trained_model_scores_them(two_mod
     assert all(answer["label"] in CIFAR_CLASSES for answer in answers)
     right = sum(answer["label"] == truth for answer, (truth, _) in zip(answers, images, strict=True))
     assert right >= 0.6 * len(images), f"{right} of {len(images)} right"
+    stored = ask(two_models, images[0][1], model=CIFAR)
+    maps = two_models.get(f"{stored['links']['self']}/maps").json()
+    assert maps["classes"] == CIFAR_CLASSES and np.asarray(maps["class_maps"]).shape == (10, 2, 2)
 
 
 def test_without_a_model_the_default_answers_as_before(two_models: TestClient, chelsea_bytes: bytes) -> None:
