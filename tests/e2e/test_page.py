@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, playwright_api
+from tests.support.browser import ARTIFACTS, playwright_api
 from tests.support.photos import CHELSEA
 from tests.support.servers import serve_camserve
 
