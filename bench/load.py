@@ -354,8 +354,12 @@ async def forward_totals(http: aiohttp.ClientSession, endpoint: Endpoint = CAMSE
     async with http.get("/metrics") as response:
         response.raise_for_status()
         text = await response.text()
-    samples = {s.name: s.value for metric in text_string_to_metric_families(text) for s in metric.samples}
-    return {name: samples[name] for name in FORWARD_TOTALS}
+    totals = dict.fromkeys(FORWARD_TOTALS, 0.0)
+    for metric in text_string_to_metric_families(text):
+        for sample in metric.samples:
+            if sample.name in totals:  # one series per served model: the sum is every forward
+                totals[sample.name] += sample.value
+    return totals
 
 
 def api_headers() -> dict[str, str]:

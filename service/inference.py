@@ -63,9 +63,10 @@ class InferenceEngine:
         started = time.perf_counter()
         predictions = self.predictor.predict(np.stack(inputs))
         elapsed = time.perf_counter() - started
-        self._metrics.inference_latency.observe(elapsed)
+        model = self.predictor.metadata.name
+        self._metrics.inference_latency.labels(model).observe(elapsed)
         self._metrics.observe(Stage.inference, elapsed)
-        self._metrics.batch_size.observe(len(predictions))
+        self._metrics.batch_size.labels(model).observe(len(predictions))
         return predictions
 
     async def stop(self) -> None:

@@ -62,13 +62,15 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "camserve_inference_batch_size",
-            "Photos per forward pass.",
+            "Photos per forward pass, by model.",
+            ["model"],
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.inference_latency = Histogram(
             "camserve_inference_seconds",
-            "Forward pass latency, whole batch.",
+            "Forward pass latency, whole batch, by model.",
+            ["model"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -123,7 +125,10 @@ class Metrics:
         ProcessCollector(registry=self.registry)
 
     def record_runtime(self, model: str, choice: RuntimeChoice, runtime: str, precision: str) -> None:
-        """A model's serving runtime, and the figures ``auto`` chose it by (none for a runtime named in settings)."""
+        """A model's serving runtime, and the figures ``auto`` chose it by (none for a runtime named in settings).
+        Its forward series exist from here on, so dashboards see zeros for a model not yet asked, not gaps."""
+        self.batch_size.labels(model)
+        self.inference_latency.labels(model)
         self.runtime.labels(model, runtime, precision, choice.source).set(1)
         for m in choice.measurements:
             if m.single_ms is not None and m.batch_ms_per_photo is not None:

@@ -101,7 +101,8 @@ def test_metrics_count_requests_by_route_and_inference(client: TestClient, chels
     text = client.get("/metrics").text
     assert 'camserve_http_requests_total{method="POST",route="/predictions",status="201"} 1.0' in text
     assert 'route="/predictions/{prediction_id}",status="404"' in text
-    assert "camserve_inference_batch_size_count 1.0" in text  # the request; warm-up is not counted
+    # the request; warm-up is not counted
+    assert 'camserve_inference_batch_size_count{model="camserve-resnet34"} 1.0' in text
     assert "camserve_inference_seconds_bucket" in text
     assert "camserve_http_request_seconds_bucket" in text
 

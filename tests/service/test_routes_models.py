@@ -143,10 +143,14 @@ def test_readyz_waits_for_every_model(two_models: TestClient) -> None:
     assert [m["ready"] for m in two_models.get("/models").json()["models"]] == [True, False]
 
 
-def test_metrics_name_each_models_runtime(two_models: TestClient) -> None:
+def test_metrics_name_each_models_runtime_and_forwards(two_models: TestClient, chelsea_bytes: bytes) -> None:
+    ask(two_models, chelsea_bytes, model=CIFAR)
     text = two_models.get("/metrics").text
     for name in ("camserve-resnet34", CIFAR):
         assert f'camserve_runtime_info{{model="{name}",precision="fp32",runtime="torch",source="given"}} 1.0' in text
+    assert f'camserve_inference_batch_size_count{{model="{CIFAR}"}} 1.0' in text
+    assert 'camserve_inference_batch_size_count{model="camserve-resnet34"} 0.0' in text  # there before any forward
+    assert f'camserve_inference_seconds_count{{model="{CIFAR}"}} 1.0' in text
 
 
 def test_settings_serve_the_shipped_cifar_model_beside_the_default_at_its_own_precision(tmp_path: Path) -> None:
