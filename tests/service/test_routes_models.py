@@ -1,10 +1,12 @@
 """Several models in one service: GET /models, POST /predictions?model=NAME, and results that keep answering
 in their own model's classes. The second model is the committed CIFAR-10 checkpoint (the lesson's Resnet2)."""
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +16,9 @@ from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
 from camserve.service.served_models import LoadedModel
 from camserve.service.settings import Settings
+from tests.support.aio import run_in_own_loop
 from tests.support.cifar import CIFAR_ARCHIVE, shared_cifar_test_images
+from tests.support.photos import random_photo
 from tests.support.servers import wait_until_ready
 
 CIFAR = "camserve-lesson7-resnet2"
@@ -134,6 +138,38 @@ def test_a_result_stays_readable_after_its_model_is_no_longer_served(
         assert alone.get(f"{result['links']['self']}/maps").json() == before
         overlay = alone.get(result["links"]["overlay"], params={"class": "frog"})
         assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
+
+
+def test_both_models_at_once_answer_as_one_at_a_time(
+    settings: Settings, served_predictor: TorchPredictor, cifar_predictor: TorchPredictor
+) -> None:
+    """Photos for both models sent all at once, interleaved, get what they get one by one: each engine batches
+    only its own model's photos, each answer names its model, and no hook is left on either network."""
+    photos = [random_photo(seed) for seed in range(300, 308)]
+    sends = [(photo, model) for photo in photos for model in ("camserve-resnet34", CIFAR)]
+    app = create_app(settings, served_predictor, extra_models=[LoadedModel.given(cifar_predictor)])
+
+    async def answers(concurrently: bool) -> list[dict]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://camserve") as client:
+
+                async def send(photo: bytes, model: str) -> dict:
+                    params = {"model": model, "store": "false"}
+                    response = await client.post("/predictions", params=params, files={"file": ("p", photo)})
+                    assert response.status_code == 200, response.text
+                    return response.json()
+
+                if concurrently:
+                    return list(await asyncio.gather(*(send(photo, model) for photo, model in sends)))
+                return [await send(photo, model) for photo, model in sends]
+
+    one_by_one, at_once = run_in_own_loop(answers(False)), run_in_own_loop(answers(True))
+    for (_, model), alone, together in zip(sends, one_by_one, at_once, strict=True):
+        assert alone["model"]["name"] == together["model"]["name"] == model
+        assert together["label"] == alone["label"]
+        assert together["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-5)
+    assert served_predictor.hook_count == cifar_predictor.hook_count == 0
 
 
 def test_readyz_waits_for_every_model(two_models: TestClient) -> None:
