@@ -11,6 +11,7 @@ from torch import nn
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.devices import Precision, autocast, resolve_device, resolve_precision
+from camserve.models.hardware import usable_cores
 from camserve.models.metadata import ModelMetadata
 from camserve.models.predictor import Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import RuntimeRequest
@@ -72,5 +73,7 @@ class TorchPredictor:
 def load(request: RuntimeRequest) -> TorchPredictor:
     device = resolve_device(request.device)
     precision = resolve_precision(request.precision, device)
+    if device.type == "cpu":  # torch's own default follows the affinity and ignores a container's CPU quota
+        torch.set_num_threads(usable_cores())
     model, metadata = load_checkpoint(request.weights_path)
     return TorchPredictor(model, metadata, device, precision)
