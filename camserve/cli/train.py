@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from camserve.cli.arguments import at_least, fraction, sizes
+from camserve.cli.arguments import at_least, fraction, proportion, sizes
 from camserve.service.settings import Settings
 
 # Options whose value, when given, goes to TrainConfig under the same name.
@@ -27,19 +27,27 @@ CONFIG_OPTIONS = (
     "val_fraction",
     "seed",
 )
+# Options for the Regularisation inside TrainConfig, same names; each off (0) unless given.
+REGULARISATION_OPTIONS = ("mixup_alpha", "cutmix_alpha", "ema_decay", "stochastic_depth")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
+    from camserve.models.training.distill import LossWeights
     from camserve.models.training.init import IMAGENET, InitUnavailable
+    from camserve.models.training.regularise import Regularisation
     from camserve.models.training.trainer import TrainConfig, Trainer
 
     given = {name: getattr(args, name) for name in CONFIG_OPTIONS if getattr(args, name) is not None}
     if "sizes" in given:
         given["sizes"] = tuple(given["sizes"])
+    if args.label_smoothing is not None:
+        given["loss"] = LossWeights(label_smoothing=args.label_smoothing)
+    regularisers = {name: getattr(args, name) for name in REGULARISATION_OPTIONS if getattr(args, name) is not None}
     given.setdefault("freeze_epochs", 1 if args.init == IMAGENET else 0)
     try:
+        given["regularisation"] = Regularisation(**regularisers)
         config = TrainConfig(
             data=str(args.data.resolve()),
             run_dir=str(args.run_dir),
@@ -85,5 +93,14 @@ def add_parser(commands: Any) -> None:
     )
     train.add_argument("--val-fraction", type=fraction)
     train.add_argument("--seed", type=int)
+    train.add_argument("--label-smoothing", type=proportion, help="of the hard-label loss (default 0.1)")
+    train.add_argument("--mixup-alpha", type=float, help="mixup's Beta(alpha, alpha); 0 (default) is off")
+    train.add_argument("--cutmix-alpha", type=float, help="CutMix's Beta(alpha, alpha); 0 (default) is off")
+    train.add_argument(
+        "--ema-decay", type=proportion, help="validate and save a moving average of the weights (e.g. 0.999); 0 is off"
+    )
+    train.add_argument(
+        "--stochastic-depth", type=proportion, help="drop probability of the last residual block (e.g. 0.1); 0 is off"
+    )
     train.add_argument("--threads", type=at_least(1), help="torch threads (default: all cores)")
     train.set_defaults(handler=run)

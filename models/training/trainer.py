@@ -18,6 +18,7 @@ from torch.nn import functional
 from tqdm import tqdm
 
 from camserve.models.checkpoint import save_checkpoint
+from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.dataset import ImageFolder, Split, scan_image_folder
 from camserve.models.devices import (
     DeviceChoice,
@@ -40,6 +41,13 @@ from camserve.models.training.history import (
     truncate_history,
 )
 from camserve.models.training.init import IMAGENET, SCRATCH, initial_network, layer_groups, set_body_trainable
+from camserve.models.training.regularise import (
+    MixedBatch,
+    Regularisation,
+    add_stochastic_depth,
+    mix_batch,
+    weight_average,
+)
 from camserve.models.training.teacher import check_teacher_classes
 from camserve.models.training.teacher_targets import TeacherTargets, cached_teacher_targets
 
@@ -76,6 +84,7 @@ class TrainConfig:
     precision: PrecisionChoice = "auto"
     loss: LossWeights = field(default_factory=LossWeights)
     augmentation: Augmentation = field(default_factory=Augmentation)
+    regularisation: Regularisation = field(default_factory=Regularisation)
 
     @property
     def epochs(self) -> int:
@@ -194,6 +203,12 @@ class Trainer:
         self.data = load_training_data(config, folder, split, train_index, val_index, cache_dir, self.device)
         teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
+        regularisation = config.regularisation
+        if regularisation.stochastic_depth:
+            add_stochastic_depth(self.student.network, regularisation.stochastic_depth)
+        self.average = (
+            weight_average(self.student.network, regularisation.ema_decay) if regularisation.ema_decay else None
+        )
         self.metadata = ModelMetadata(
             name=f"camserve-{config.architecture}",
             version=config.model_version,
@@ -251,6 +266,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.epochs_done = state["epochs_done"]
         self.best = (state["best_accuracy"], state.get("best_log_loss", float("inf")))
         self.elapsed_s = state["elapsed_s"]
@@ -263,6 +280,7 @@ class Trainer:
             "optimiser": self.optimiser.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            **({} if self.average is None else {"average": self.average.state_dict()}),
             "epochs_done": self.epochs_done,
             "best_accuracy": self.best[0],
             "best_log_loss": self.best[1],
@@ -310,6 +328,9 @@ class Trainer:
         set_body_trainable(self.student.network, epoch > config.freeze_epochs)
         self.student.train()
         generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        # Stochastic depth draws from torch's global generator: seeded per epoch, a resumed run draws as an
+        # unbroken one does.
+        torch.manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(len(self.data.train_labels), generator=generator).to(self.device)
         # Running sums stay on the device: reading them every step would stall a GPU on each batch.
         total_loss = torch.zeros((), device=self.device)
@@ -319,11 +340,12 @@ class Trainer:
         for step in bar:
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
             images = standardise(config.augmentation(self.data.train_images[index], size, generator), self.metadata)
+            mixed = mix_batch(images, config.regularisation, generator)
             labels = self.data.train_labels[index]
             two_class = imagenet = None
             if self.data.teacher is not None:
                 imagenet, two_class = self.data.teacher.imagenet_logits[index], self.data.teacher.two_class[index]
-            loss, log_probs = self._step(images, labels, two_class, imagenet)
+            loss, log_probs = self._step(mixed, labels, two_class, imagenet)
             total_loss += loss * len(labels)
             correct += (log_probs.argmax(dim=1) == labels).sum()
             seen += len(labels)
@@ -332,21 +354,40 @@ class Trainer:
         return float(total_loss) / seen, float(correct) / seen
 
     def _step(
-        self, images: torch.Tensor, labels: torch.Tensor, two_class: torch.Tensor | None, imagenet: torch.Tensor | None
+        self, mixed: MixedBatch, labels: torch.Tensor, two_class: torch.Tensor | None, imagenet: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.precision):
-            log_probs, aux = self.student(images)
+            log_probs, aux = self.student(mixed.images)
         loss = training_loss(log_probs, aux, labels, two_class, imagenet, self.config.loss)
+        if (partner := mixed.partner) is not None:  # each mixed photo's targets are its own and its partner's
+            theirs = training_loss(
+                log_probs,
+                aux,
+                labels[partner],
+                None if two_class is None else two_class[partner],
+                None if imagenet is None else imagenet[partner],
+                self.config.loss,
+            )
+            loss = mixed.share * loss + (1 - mixed.share) * theirs
         self.optimiser.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimiser)
         self.scaler.update()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update_parameters(self.student.network)
         return loss.detach(), log_probs.detach()
+
+    @property
+    def evaluated(self) -> ClassMapNetwork:
+        """The weights validated and saved: the moving average when the recipe keeps one, else the network."""
+        network = self.student.network if self.average is None else self.average.module
+        assert isinstance(network, ClassMapNetwork)
+        return network
 
     def _validate(self, batch_size: int = 128) -> tuple[float, float]:
         """Validation photos squashed to the serving size, no augmentation; log loss and accuracy."""
-        network = self.student.network.eval()
+        network = self.evaluated.eval()
         log_probs = []
         with torch.inference_mode(), autocast(self.device, self.precision):
             for start in range(0, len(self.data.val_labels), batch_size):
@@ -373,7 +414,7 @@ class Trainer:
             },
         }
         metadata = replace(self.metadata, extra=extra)
-        save_checkpoint(self.student.network, metadata, self.run_dir / BEST_FILE)
+        save_checkpoint(self.evaluated, metadata, self.run_dir / BEST_FILE)
 
 
 def hardware(device: torch.device) -> str:

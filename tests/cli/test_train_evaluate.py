@@ -165,6 +165,12 @@ def test_train_then_evaluate_its_validation_split(
     assert str(tmp_path) not in best.with_suffix(".json").read_text()  # no paths of the training machine
     assert metadata.extra["training"]["config"]["sizes"] == [32]
     assert metadata.extra["training"]["config"]["cache_size"] == 40
+    assert metadata.extra["training"]["config"]["regularisation"] == {  # off unless asked for: the 2.0.0 recipe
+        "mixup_alpha": 0.0,
+        "cutmix_alpha": 0.0,
+        "ema_decay": 0.0,
+        "stochastic_depth": 0.0,
+    }
 
     assert main(["evaluate", "--data", str(image_folder), "--weights", str(best), "--split", "val", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -211,6 +217,36 @@ def test_train_rejects_bad_sizes(sizes: str, tmp_path: Path, capsys: pytest.Capt
         main(["train", "--data", str(tmp_path), "--sizes", sizes])
     assert exited.value.code == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_train_regularisers_reach_the_recipe(
+    image_folder: Path, tmp_path: Path, cpu_fp32: None, tiny_architecture: str
+) -> None:
+    """Each ablation switch on the command line lands in the run's recipe, as the checkpoint records it."""
+    train = ["train", "--data", str(image_folder), "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path)]
+    train += ["--architecture", tiny_architecture, "--teacher", "none", "--sizes", "32", "--input-size", "32"]
+    train += ["--batch-size", "4", "--val-fraction", "0.25", "--cache-size", "40", "--label-smoothing", "0"]
+    train += ["--mixup-alpha", "0.2", "--cutmix-alpha", "1", "--ema-decay", "0.99", "--stochastic-depth", "0.1"]
+    assert main(train) == 0
+    _, metadata = load_checkpoint(tmp_path / "run" / "best.safetensors")
+    recipe = metadata.extra["training"]["config"]
+    assert recipe["regularisation"] == {
+        "mixup_alpha": 0.2,
+        "cutmix_alpha": 1.0,
+        "ema_decay": 0.99,
+        "stochastic_depth": 0.1,
+    }
+    assert recipe["loss"]["label_smoothing"] == 0.0
+
+
+@pytest.mark.parametrize("option", ["--ema-decay=1", "--stochastic-depth=-0.1", "--label-smoothing=1.5"])
+def test_train_rejects_out_of_range_regularisers(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--data", str(tmp_path), option])
+    assert exited.value.code == 2
+    assert option.split("=")[0] in capsys.readouterr().err
 
 
 def test_train_sizes_are_parsed_per_epoch() -> None:
