@@ -48,14 +48,13 @@ from common import (
     free_port,
     jpeg_bytes,
     load_average_1m,
-    running_server,
     server_process,
     synthetic_photo,
     write_results,
 )
 from compare import turns
 from load import api_headers, build_photos, cpu_seconds, drive, summarise, uploads
-from request_cost import PHOTO_SIZE, STAGES, block
+from request_cost import PHOTO_SIZE, STAGES, block, warmed_servers
 from request_cost import summarise as stage_means
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -205,13 +204,7 @@ def store(args: argparse.Namespace) -> None:
             "postgresql": {**aws, "CAMSERVE_STORE_URL": database},
             "postgresql+s3": {**aws, "CAMSERVE_STORE_URL": database, "CAMSERVE_BLOB_URL": env["CAMSERVE_BLOB_URL"]},
         }
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camserve-store-cost-")))
-        clients = {}
-        for side, side_env in configs.items():
-            (tmp / side).mkdir()
-            clients[side], _ = stack.enter_context(running_server(tmp / side, side_env))
-        for client in clients.values():  # warm up: connections, caches, first batches
-            block(client, photo, 10)
+        clients = warmed_servers(stack, configs, photo, "camserve-store-cost-")
         servers = {side: server_process(client.base_url.port) for side, client in clients.items()}
         backing = cluster_processes(env, [])
         blocks: dict[str, list[dict[str, Any]]] = {side: [] for side in configs}

@@ -74,6 +74,21 @@ def metric_sums(text: str) -> dict[str, float]:
     return sums
 
 
+def warmed_servers(
+    stack: ExitStack, configs: dict[str, dict[str, str]], photo: bytes, prefix: str
+) -> dict[str, httpx.Client]:
+    """One ``camserve serve`` per configuration (environment overrides), each with a store of its own in a
+    temporary folder, warmed up (connections, caches, first batches); all stopped when ``stack`` closes."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    clients = {}
+    for side, env in configs.items():
+        (tmp / side).mkdir()
+        clients[side], _ = stack.enter_context(running_server(tmp / side, env))
+    for client in clients.values():
+        block(client, photo, 10)
+    return clients
+
+
 def block(client: httpx.Client, photo: bytes, requests: int) -> dict[str, Any]:
     """``requests`` sequential POSTs; the client's times, and the server's stage sums over exactly them."""
     before = metric_sums(client.get("/metrics").text)
@@ -140,20 +155,16 @@ def main() -> None:
     blocks: dict[str, list[dict[str, Any]]] = {side: [] for side in configs}
     profile: list[tuple[str, float]] = []
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camserve-cost-")))
-        clients = {}
-        for side, env in configs.items():
-            (tmp / side).mkdir()
-            clients[side], _ = stack.enter_context(running_server(tmp / side, env))
-        for client in clients.values():  # warm up: connections, caches, first batches
-            block(client, photo, 10)
+        clients = warmed_servers(stack, configs, photo, "camserve-cost-")
         spy = None
         if args.profile:
             py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
             if py_spy is None:
                 raise SystemExit("--profile needs py-spy (the bench extra: pip install -e '.[bench]')")
             pid = server_process(clients["a"].base_url.port).pid
-            collapsed = tmp / "profile.txt"
+            collapsed = (
+                Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camserve-profile-"))) / "profile.txt"
+            )
             command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(collapsed)]
             spy = subprocess.Popen([*command, "--rate", "250", "--nonblocking"], stderr=subprocess.DEVNULL)
         sides = turns(args.rounds) if len(configs) == 2 else [(i, "a") for i in range(args.rounds)]
