@@ -109,22 +109,10 @@ def test_stochastic_depth_drops_residual_branches_in_training_only(tiny_architec
 
 
 @pytest.fixture
-def regularised(image_folder: Path, tmp_path: Path, tiny_architecture: str) -> TrainConfig:
-    return TrainConfig(
-        data=str(image_folder),
-        run_dir=str(tmp_path / "run"),
-        teacher="none",
-        architecture=tiny_architecture,
-        sizes=(32, 32),
-        input_size=32,
-        cache_size=40,
-        batch_size=4,
-        max_lr=0.05,
-        val_fraction=0.25,
-        device="cpu",
-        precision="fp32",
-        regularisation=Regularisation(mixup_alpha=0.4, cutmix_alpha=1.0, ema_decay=0.9, stochastic_depth=0.2),
-    )
+def regularised(config: TrainConfig) -> TrainConfig:
+    """The shared tiny run, two epochs, with every regulariser on."""
+    every = Regularisation(mixup_alpha=0.4, cutmix_alpha=1.0, ema_decay=0.9, stochastic_depth=0.2)
+    return replace(config, sizes=(32, 32), regularisation=every)
 
 
 def test_a_regularised_run_saves_the_average_and_resumes_exactly(regularised: TrainConfig, tmp_path: Path) -> None:

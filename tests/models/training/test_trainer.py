@@ -28,24 +28,6 @@ pytest.importorskip("matplotlib")  # history.png; part of the .[train] extra
 
 
 @pytest.fixture
-def config(image_folder: Path, tmp_path: Path, tiny_architecture: str) -> TrainConfig:
-    return TrainConfig(
-        data=str(image_folder),
-        run_dir=str(tmp_path / "run"),
-        teacher="none",
-        architecture=tiny_architecture,
-        sizes=(32,),
-        input_size=32,
-        cache_size=40,
-        batch_size=4,
-        max_lr=0.05,
-        val_fraction=0.25,
-        device="cpu",
-        precision="fp32",
-    )
-
-
-@pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
