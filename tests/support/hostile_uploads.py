@@ -151,3 +151,14 @@ def assert_sane_result(client: httpx.Client | TestClient, response: httpx.Respon
     overlay = client.get(body["links"]["overlay"])
     assert overlay.status_code == 200
     assert Image.open(io.BytesIO(overlay.content)).size == size
+
+
+def assert_corpus_answer(
+    client: httpx.Client | TestClient, response: httpx.Response, status: int, expected: tuple[int, int] | str
+) -> None:
+    """What ``CORPUS`` expects of one entry's POST: a plain error containing ``expected`` (a message), or a sane
+    result of that size (a width and height)."""
+    if isinstance(expected, str):
+        assert_plain_error(response, status, expected)
+    else:
+        assert_sane_result(client, response, expected)
