@@ -43,6 +43,8 @@ train() {  # NAME SIZES INPUT_SIZE EXTRA...
 # The six runs share one cache of decoded photos; each file is written atomically, so a race only repeats work.
 ablation_epochs=${ABLATION_EPOCHS:-18}
 ablation_sizes=$(schedule "$ablation_epochs" "$small")
+# One switch changed per run, against "base"; the final run takes every change that helped, in this order.
+changes=(no-label-smoothing mixup cutmix ema stochastic-depth)
 declare -A switches=(
     [base]=""
     [no-label-smoothing]="--label-smoothing 0"
@@ -82,22 +84,20 @@ if unfinished:
     sys.exit(f"unfinished: {', '.join(unfinished)}; rerun this command to resume them")
 PY
 
-chosen=$("$python" - "$runs" <<'PY'
+# The switches whose short run beat the recipe (higher accuracy, or equal accuracy and lower log loss).
+helped=$("$python" - "$runs" "${changes[@]}" <<'PY'
 import json, sys
 from pathlib import Path
 
 rows = json.loads((Path(sys.argv[1]) / "ablation.json").read_text())
-base = (rows["base"]["val_accuracy"], -rows["base"]["val_log_loss"])
-flags = {
-    "no-label-smoothing": "--label-smoothing 0",
-    "mixup": "--mixup-alpha 0.2",
-    "cutmix": "--cutmix-alpha 1.0",
-    "ema": "--ema-decay 0.999",
-    "stochastic-depth": "--stochastic-depth 0.1",
-}
-print(" ".join(flag for name, flag in flags.items() if (rows[name]["val_accuracy"], -rows[name]["val_log_loss"]) > base))
+score = lambda name: (rows[name]["val_accuracy"], -rows[name]["val_log_loss"])
+print(" ".join(name for name in sys.argv[2:] if score(name) > score("base")))
 PY
 )
+chosen=""
+for name in $helped; do
+    chosen+="${chosen:+ }${switches[$name]}"
+done
 echo "final run with: ${chosen:-the base recipe}" | tee -a "$runs/final.log"
 # shellcheck disable=SC2086
 train final "$(schedule "${FINAL_EPOCHS:-40}" "$final_sizes")" "${final_sizes##*,}" $chosen
