@@ -1,7 +1,8 @@
 """Which precision to run at, by measurement: the resnet34-CAM forward and one training step, fp32 vs bf16.
 
-``CAMSERVE_PRECISION=auto`` picks bf16 on CPU only where AMX exists; this script is the evidence for that
-rule on a given machine, and the training-step figures size a from-scratch training run (seconds per epoch).
+``CAMSERVE_PRECISION=auto`` in training times one step in each precision and keeps the faster; this script
+shows the whole picture on a given machine, and the training-step figures size a training run (seconds per
+epoch).
 
 Run from the repository root, in the project's venv::
 

@@ -75,7 +75,7 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from camserve.models.checkpoint import load_checkpoint
     from camserve.models.cifar.archive import load_cifar
     from camserve.models.cifar.evaluation import limited_test_indices, score
-    from camserve.models.devices import resolve_device, resolve_precision
+    from camserve.models.devices import inference_step, resolve_device, resolve_precision
 
     try:
         _threads(args)
@@ -86,10 +86,13 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 f"{args.weights} is for {list(metadata.class_names)}, the archive has {list(data.class_names)}"
             )
         device = resolve_device(settings.device)
-        precision = resolve_precision(settings.precision, device)
+        network = network.to(device)
+        side = metadata.input_size
+        batch = torch.rand(256, 3, side, side, device=device)
+        precision = resolve_precision(settings.precision, device, inference_step(network, batch))
         index = limited_test_indices(len(data.test_labels), args.test_limit, seed=0)  # the trainer's sample, seed 0
         images, labels = data.test_images[index], data.test_labels[index]
-        scores = score(network.to(device), torch.from_numpy(images).to(device), labels, metadata, precision, args.tta)
+        scores = score(network, torch.from_numpy(images).to(device), labels, metadata, precision, args.tta)
     except (ValueError, FileNotFoundError) as error:
         print(f"camserve cifar evaluate: error: {error}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ from camserve.models.devices import (
     PrecisionChoice,
     autocast,
     resolve_device,
-    resolve_precision,
+    training_precision,
 )
 from camserve.models.files import atomic_write
 from camserve.models.metadata import ModelMetadata
@@ -88,13 +88,19 @@ class CifarTrainer:
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.device)
-        self.precision: Precision = resolve_precision(config.precision, self.device)
         torch.backends.cudnn.benchmark = self.device.type == "cuda"
         state = self._load_state()
         torch.manual_seed(config.seed)
         data = load_cifar(Path(config.archive), cache_dir)
         self.network = build_network(config.architecture, len(data.class_names)).to(self.device)
         self.network = self.network.to(memory_format=torch.channels_last)
+        batch = torch.rand(min(config.recipe.batch_size, 64), 3, SIDE, SIDE, device=self.device)
+        self.precision: Precision = training_precision(
+            config.precision,
+            self.network,
+            batch.to(memory_format=torch.channels_last),
+            state.get("precision") if state else None,
+        )
         self.metadata = ModelMetadata(
             name=f"camserve-{config.architecture}",
             version=config.model_version,
@@ -154,6 +160,7 @@ class CifarTrainer:
             "scaler": self.scaler.state_dict(),
             "epochs_done": self.epochs_done,
             "elapsed_s": self.elapsed_s,
+            "precision": self.precision,
         }
         with atomic_write(self.run_dir / STATE_FILE) as staged:
             torch.save(state, staged)

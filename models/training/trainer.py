@@ -26,7 +26,7 @@ from camserve.models.devices import (
     PrecisionChoice,
     autocast,
     resolve_device,
-    resolve_precision,
+    training_precision,
 )
 from camserve.models.files import atomic_write
 from camserve.models.metadata import ModelMetadata
@@ -188,7 +188,6 @@ class Trainer:
         self.run_dir = Path(config.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.device)
-        self.precision: Precision = resolve_precision(config.precision, self.device)
         # Only a few input sizes per run, so cuDNN's one-off search for the fastest kernels pays off.
         torch.backends.cudnn.benchmark = self.device.type == "cuda"
         state = self._load_state()
@@ -203,6 +202,14 @@ class Trainer:
         self.data = load_training_data(config, folder, split, train_index, val_index, cache_dir, self.device)
         teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
+        size = config.sizes[0]
+        batch = torch.rand(min(config.batch_size, 16), 3, size, size, device=self.device)
+        self.precision: Precision = training_precision(
+            config.precision,
+            self.student.network,
+            batch.to(memory_format=torch.channels_last),
+            state.get("precision") if state else None,
+        )
         regularisation = config.regularisation
         if regularisation.stochastic_depth:
             add_stochastic_depth(self.student.network, regularisation.stochastic_depth)
@@ -285,6 +292,7 @@ class Trainer:
             "best_accuracy": self.best[0],
             "best_log_loss": self.best[1],
             "elapsed_s": self.elapsed_s,
+            "precision": self.precision,
         }
         with atomic_write(self.run_dir / STATE_FILE) as staged:
             torch.save(state, staged)

@@ -1,17 +1,49 @@
 """Torch's device and precision: chosen by what the hardware does fast, and impossible requests fail clearly."""
 
+import time
+from collections.abc import Callable
+
 import pytest
 import torch
+from torch import nn
 
 from camserve.models import devices
+from camserve.models.predictor import Precision
 
 
-def test_cpu_auto_precision_follows_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+def _step_taking(seconds: dict[str, float]) -> Callable[[Precision], None]:
+    return lambda precision: time.sleep(seconds[precision])
+
+
+def test_cpu_auto_precision_is_the_faster_measured() -> None:
     cpu = torch.device("cpu")
-    monkeypatch.setattr(devices, "cpu_has_amx", lambda: True)
-    assert devices.resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(devices, "cpu_has_amx", lambda: False)
-    assert devices.resolve_precision("auto", cpu) == "fp32"
+    assert devices.resolve_precision("auto", cpu, _step_taking({"fp32": 0.02, "bf16": 0.005})) == "bf16"
+    assert devices.resolve_precision("auto", cpu, _step_taking({"fp32": 0.005, "bf16": 0.02})) == "fp32"
+
+
+def test_bf16_must_be_clearly_faster_to_win() -> None:
+    """A tie keeps fp32: bf16's rounding has to buy real speed."""
+    assert devices.fastest_cpu_precision(_step_taking({"fp32": 0.01, "bf16": 0.0095})) == "fp32"
+
+
+def test_cpu_auto_precision_without_a_step_is_fp32() -> None:
+    assert devices.resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_training_step_leaves_the_network_untouched() -> None:
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    step = devices.training_step(network, torch.randn(2, 3, 8, 8))
+    for precision in ("fp32", "bf16"):
+        step(precision)
+    assert all(torch.equal(before[k], v) for k, v in network.state_dict().items())  # running stats included
+    assert all(p.grad is None for p in network.parameters())
+
+
+def test_a_resumed_run_keeps_its_precision() -> None:
+    """No timing at all: the saved precision wins, so the remaining epochs compute as the first ones did."""
+    network = nn.Linear(2, 2)
+    assert devices.training_precision("auto", network, torch.randn(1, 2), resumed="bf16") == "bf16"
 
 
 def test_explicit_precision_wins() -> None:

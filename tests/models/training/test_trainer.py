@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from camserve.models import devices
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.dataset import Split, scan_image_folder
 from camserve.models.metadata import metadata_path
@@ -276,3 +277,22 @@ def test_impossible_settings_are_refused_before_any_decoding(
     with pytest.raises(ValueError):
         Trainer(replace(config, **change), cache_dir)
     assert not cache_dir.exists()
+
+
+def test_auto_precision_is_measured_once_and_kept_on_resume(
+    config: TrainConfig, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first start times fp32 against bf16 on the CPU; a resumed run keeps that answer, so a machine that
+    measures differently later cannot change the arithmetic halfway through a run."""
+    auto = replace(config, precision="auto", sizes=(32, 32))
+    with monkeypatch.context() as patch:
+        patch.setattr(devices, "fastest_cpu_precision", lambda step: "bf16")
+        epochs_trained(patch, fail_at=2)
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(auto, cache_dir).run()
+    monkeypatch.setattr(devices, "fastest_cpu_precision", lambda step: "fp32")
+    resumed = Trainer(auto, cache_dir)
+    assert resumed.precision == "bf16"
+    resumed.run()
+    training = json.loads(metadata_path(Path(auto.run_dir) / BEST_FILE).read_text())["extra"]["training"]
+    assert training["precision"] == "bf16"
