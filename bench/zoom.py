@@ -24,7 +24,7 @@ import argparse
 import itertools
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
+from paired import accuracy, paired_interval, scores
 
 from camserve.cli.evaluate import zoom_effect
-from camserve.models.calibration import expected_calibration_error, log_loss
+from camserve.models.calibration import log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
 from camserve.models.evaluation import evaluate_folder
 from camserve.models.predictor import Prediction, Predictor
@@ -45,7 +46,6 @@ from camserve.models.zoom import Combine, CropBox, ZoomRule, combine, crop_input
 from camserve.service.settings import Settings
 
 BATCH = 32
-BOOTSTRAP = 2000
 CHEAP_SHARE = 0.25  # the cost budget: at most a quarter of photos zoomed, 1.25 forwards per photo on average
 THRESHOLDS = (0.5, 0.75)
 MAX_AREAS = (0.25, 0.4, 0.6)
@@ -127,30 +127,6 @@ def answers(
             for i, (prediction, box) in enumerate(zip(photos.predictions, chosen, strict=True))
         ]
     )
-
-
-def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    return {
-        "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
-        "log_loss": log_loss(probabilities, labels),
-        "ece": expected_calibration_error(probabilities, labels),
-    }
-
-
-def paired_interval(
-    plain: np.ndarray, zoomed: np.ndarray, labels: np.ndarray, metric: Callable[[np.ndarray, np.ndarray], float]
-) -> list[float]:
-    """95% bootstrap interval of metric(zoomed) - metric(plain), resampling photos (the same ones for both)."""
-    rng = np.random.default_rng(0)
-    differences = []
-    for _ in range(BOOTSTRAP):
-        sample = rng.integers(0, len(labels), len(labels))
-        differences.append(metric(zoomed[sample], labels[sample]) - metric(plain[sample], labels[sample]))
-    return [round(float(q), 5) for q in np.percentile(differences, [2.5, 97.5])]
-
-
-def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float((probabilities.argmax(axis=1) == labels).mean())
 
 
 def held_out_report(

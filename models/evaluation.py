@@ -91,6 +91,12 @@ def zoomed_probabilities(
     return np.stack(answers), plain, np.array([box is not None for box in boxes])
 
 
+def answers_changed(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """Photos that ``after`` answers right and ``before`` wrong (fixed), and the other way round (broken)."""
+    right_before, right_after = before.argmax(axis=1) == labels, after.argmax(axis=1) == labels
+    return int((right_after & ~right_before).sum()), int((right_before & ~right_after).sum())
+
+
 def evaluate_folder(
     predictor: Predictor,
     folder: ImageFolder,

@@ -11,7 +11,7 @@ from typing import Any
 from camserve.cli.arguments import at_least
 from camserve.models.calibration import log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
-from camserve.models.evaluation import Evaluation, evaluate_folder
+from camserve.models.evaluation import Evaluation, answers_changed, evaluate_folder
 from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
 from camserve.models.zoom import ZOOM_RULE, ZoomRule
@@ -72,16 +72,18 @@ def zoom_effect(evaluation: Evaluation, rule: ZoomRule) -> dict[str, Any]:
     """What a zoom ``rule`` did to these photos: how many it zoomed, and the scores without it."""
     if evaluation.unzoomed is None or evaluation.zoomed is None:
         raise ValueError("the evaluation was run without zoom")
-    labels = evaluation.labels
-    right_before = evaluation.unzoomed.argmax(axis=1) == labels
-    right_after = evaluation.probabilities.argmax(axis=1) == labels
+    labels, unzoomed = evaluation.labels, evaluation.unzoomed
+    fixed, broken = answers_changed(unzoomed, evaluation.probabilities, labels)
     return {
         "rule": asdict(rule),
         "photos_zoomed": int(evaluation.zoomed.sum()),
         "fraction_zoomed": float(evaluation.zoomed.mean()),
-        "without_zoom": {"accuracy": float(right_before.mean()), "log_loss": log_loss(evaluation.unzoomed, labels)},
-        "answers_fixed": int((right_after & ~right_before).sum()),
-        "answers_broken": int((right_before & ~right_after).sum()),
+        "without_zoom": {
+            "accuracy": float((unzoomed.argmax(axis=1) == labels).mean()),
+            "log_loss": log_loss(unzoomed, labels),
+        },
+        "answers_fixed": fixed,
+        "answers_broken": broken,
     }
 
 

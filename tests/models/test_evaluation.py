@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from camserve.models.dataset import ImageFolder, scan_image_folder
-from camserve.models.evaluation import evaluate_folder, mean_probabilities, model_inputs, photo_views
+from camserve.models.evaluation import (
+    answers_changed,
+    evaluate_folder,
+    mean_probabilities,
+    model_inputs,
+    photo_views,
+)
 from camserve.models.preprocess import prepare
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.models.zoom import ZOOM_RULE, combine, crop_input, zoom_box
@@ -172,3 +178,11 @@ def test_evaluate_folder_scores_zoom_apart_from_the_four_view_tta(
 ) -> None:
     with pytest.raises(ValueError, match="not with the 4-view TTA"):
         evaluate_folder(red_patch_predictor, red_other_folder, [0], MAX_PIXELS, tta=True, zoom=ZOOM_RULE)
+
+
+def test_answers_changed_counts_fixed_and_broken_photos() -> None:
+    labels = np.array([0, 0, 1, 1])
+    before = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])  # right, wrong, wrong, right
+    after = np.array([[0.4, 0.6], [0.7, 0.3], [0.1, 0.9], [0.2, 0.8]])  # wrong, right, right, right
+    assert answers_changed(before, after, labels) == (2, 1)
+    assert answers_changed(after, before, labels) == (1, 2)
