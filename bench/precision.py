@@ -28,7 +28,7 @@ from camserve.models.network import build_network
 CPU = torch.device("cpu")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 FORWARD_BATCHES = (1, 8)
-TRAIN_SIZES = (96, 128)
+TRAIN_SIZES = (96, 128, 224)
 TRAIN_BATCH = 16
 EPOCH_PHOTOS = 20_700  # the 90% training split of the 23,000 catsdogs photos
 

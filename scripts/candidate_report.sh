@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Everything a new checkpoint must show before it replaces the shipped one, in one resumable command on the
+# CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
+# gate and the serving-size table. Each step writes one JSON file under OUT and is skipped when that file
+# exists, so a stopped report picks up where it stopped. Compare the files with the shipped weights' figures
+# in weights/README.md before copying anything into weights/.
+#
+# Usage: scripts/candidate_report.sh CHECKPOINT OUT DATA FULLRES
+#   CHECKPOINT  a trainer's best.safetensors (its .json beside it)
+#   OUT         the report's folder; the checkpoint is copied there under its model name, and calibrate and
+#               quantize write the temperature, the int8 graph and the gate record beside that copy
+#   DATA        the training image folder (its validation split is scored)
+#   FULLRES     full-resolution stand-ins (python bench/fullres_photos.py makes them)
+#   PYTHON      (environment) the interpreter with camserve installed, default python3
+#   SIZE_ROUNDS (environment) timed rounds of bench/sizes.py, default 20
+set -euo pipefail
+checkpoint=$1 out=$2 data=$3 fullres=$4
+python=${PYTHON:-python3}
+mkdir -p "$out"
+
+name=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['name'])" "${checkpoint%.safetensors}.json")
+weights="$out/$name.safetensors"
+if [[ ! -f $weights ]]; then
+    cp "${checkpoint%.safetensors}.json" "$out/$name.json"
+    cp "$checkpoint" "$weights"
+fi
+export CAMSERVE_WEIGHTS_PATH=$weights CAMSERVE_DEVICE=cpu
+
+# step FILE COMMAND...: run COMMAND once, its standard output kept as OUT/FILE.
+step() {
+    local target="$out/$1"
+    shift
+    if [[ -f $target ]]; then
+        echo "have $target"
+        return
+    fi
+    echo "$(date -u +%H:%M:%S) $target"
+    "$@" >"$target.partial"
+    mv "$target.partial" "$target"
+}
+
+reference() {
+    CAMSERVE_BACKEND=torch CAMSERVE_PRECISION=fp32 "$python" -m camserve evaluate --json "$@"
+}
+
+step val-uncalibrated.json reference --data "$data" --split val
+step calibration.json "$python" -m camserve calibrate --data "$data" --fullres "$fullres" --json
+step val.json reference --data "$data" --split val
+step fullres.json reference --data "$fullres"
+step val-tta.json reference --data "$data" --split val --tta
+step fullres-zoom.json reference --data "$fullres" --zoom
+# quantize exits 1 when int8 fails the gate: the record is still written, and the report goes on.
+step gate.json bash -c "\"$python\" -m camserve quantize --data \"$data\" --fullres \"$fullres\" --json || true"
+step sizes.txt "$python" bench/sizes.py --data "$data" --fullres "$fullres" --rounds "${SIZE_ROUNDS:-20}" \
+    --output "$out/sizes.json"
+echo "report in $out"

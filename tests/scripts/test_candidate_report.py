@@ -1,0 +1,40 @@
+"""scripts/candidate_report.sh on a 32 px resnet34 and the synthetic photos: every step leaves its file, the
+copy beside them is calibrated and quantised, and a rerun repeats nothing. About a minute on 2 cores."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from camserve.models.metadata import load_metadata
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "candidate_report.sh"
+JSON_STEPS = ("val-uncalibrated", "calibration", "val", "fullres", "val-tta", "fullres-zoom", "gate")
+
+
+def run_report(checkpoint: Path, out: Path, photos: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": sys.executable, "SIZE_ROUNDS": "1"}
+    command = [str(SCRIPT), str(checkpoint), str(out), str(photos), str(photos)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_every_step_once_then_nothing_again(checkpoint_with_split: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = run_report(checkpoint_with_split, out, image_folder)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    reports = {step: json.loads((out / f"{step}.json").read_text()) for step in JSON_STEPS}
+    assert reports["val"]["accuracy"] == reports["val-uncalibrated"]["accuracy"]  # temperature moves no label
+    assert reports["calibration"]["temperature"] > 0
+    assert json.loads((out / "sizes.json").read_text())["sizes"].keys() == {"144", "176", "224"}
+    copy = out / "tiny.safetensors"
+    assert load_metadata(copy).temperature == reports["calibration"]["temperature"]
+    assert copy.with_suffix(".int8.xml").is_file() and copy.with_suffix(".gate.json").is_file()
+    assert not list(out.glob("*.partial"))
+
+    stamps = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    again = run_report(checkpoint_with_split, out, image_folder)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("have ") == len(JSON_STEPS) + 1
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == stamps
