@@ -98,10 +98,11 @@ def training_step(network: nn.Module, batch: torch.Tensor) -> PrecisionStep:
 def training_precision(
     choice: PrecisionChoice, network: nn.Module, batch: torch.Tensor, resumed: Precision | None
 ) -> Precision:
-    """A resumed run keeps the precision it started with, so its remaining epochs compute as before; a new run
-    resolves ``choice`` by timing a training step of ``network`` on ``batch`` (shaped like a real one)."""
+    """A resumed run keeps the precision it started with, so its remaining epochs compute as before (checked
+    against this device: fp16 from a CUDA start cannot go on on a CPU); a new run resolves ``choice`` by timing
+    a training step of ``network`` on ``batch`` (shaped like a real one)."""
     if resumed is not None:
-        return resumed
+        return resolve_precision(resumed, batch.device)
     return resolve_precision(choice, batch.device, training_step(network, batch))
 
 

@@ -44,6 +44,8 @@ def test_a_resumed_run_keeps_its_precision() -> None:
     """No timing at all: the saved precision wins, so the remaining epochs compute as the first ones did."""
     network = nn.Linear(2, 2)
     assert devices.training_precision("auto", network, torch.randn(1, 2), resumed="bf16") == "bf16"
+    with pytest.raises(RuntimeError, match="CUDA only"):
+        devices.training_precision("auto", network, torch.randn(1, 2), resumed="fp16")
 
 
 def test_explicit_precision_wins() -> None:
