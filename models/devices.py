@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import torch
 from torch import nn
@@ -96,14 +97,17 @@ def training_step(network: nn.Module, batch: torch.Tensor) -> PrecisionStep:
 
 
 def training_precision(
-    choice: PrecisionChoice, network: nn.Module, batch: torch.Tensor, resumed: Precision | None
+    choice: PrecisionChoice, network: nn.Module, batch_shape: tuple[int, int, int, int], state: dict[str, Any] | None
 ) -> Precision:
-    """A resumed run keeps the precision it started with, so its remaining epochs compute as before (checked
-    against this device: fp16 from a CUDA start cannot go on on a CPU); a new run resolves ``choice`` by timing
-    a training step of ``network`` on ``batch`` (shaped like a real one)."""
-    if resumed is not None:
-        return resolve_precision(resumed, batch.device)
-    return resolve_precision(choice, batch.device, training_step(network, batch))
+    """A resumed run (``state``, its saved state) keeps the precision it started with, so its remaining epochs
+    compute as before (checked against this device: fp16 from a CUDA start cannot go on on a CPU); a new run
+    resolves ``choice`` by timing a training step of ``network`` on a random channels-last batch of
+    ``batch_shape``, on the network's device."""
+    device = next(network.parameters()).device
+    if state and "precision" in state:
+        return resolve_precision(state["precision"], device)
+    batch = torch.rand(batch_shape, device=device).to(memory_format=torch.channels_last)
+    return resolve_precision(choice, device, training_step(network, batch))
 
 
 def inference_step(network: nn.Module, batch: torch.Tensor) -> PrecisionStep:

@@ -94,13 +94,8 @@ class CifarTrainer:
         data = load_cifar(Path(config.archive), cache_dir)
         self.network = build_network(config.architecture, len(data.class_names)).to(self.device)
         self.network = self.network.to(memory_format=torch.channels_last)
-        batch = torch.rand(min(config.recipe.batch_size, 64), 3, SIDE, SIDE, device=self.device)
-        self.precision: Precision = training_precision(
-            config.precision,
-            self.network,
-            batch.to(memory_format=torch.channels_last),
-            state.get("precision") if state else None,
-        )
+        batch_shape = (min(config.recipe.batch_size, 64), 3, SIDE, SIDE)
+        self.precision: Precision = training_precision(config.precision, self.network, batch_shape, state)
         self.metadata = ModelMetadata(
             name=f"camserve-{config.architecture}",
             version=config.model_version,

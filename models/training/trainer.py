@@ -203,12 +203,8 @@ class Trainer:
         teacher_classes = 0 if self.data.teacher is None else self.data.teacher.imagenet_logits.shape[1]
         self.student = Student(network, teacher_classes).to(self.device).to(memory_format=torch.channels_last)
         size = config.sizes[0]
-        batch = torch.rand(min(config.batch_size, 16), 3, size, size, device=self.device)
         self.precision: Precision = training_precision(
-            config.precision,
-            self.student.network,
-            batch.to(memory_format=torch.channels_last),
-            state.get("precision") if state else None,
+            config.precision, self.student.network, (min(config.batch_size, 16), 3, size, size), state
         )
         regularisation = config.regularisation
         if regularisation.stochastic_depth:

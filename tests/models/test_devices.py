@@ -40,12 +40,22 @@ def test_training_step_leaves_the_network_untouched() -> None:
     assert all(p.grad is None for p in network.parameters())
 
 
-def test_a_resumed_run_keeps_its_precision() -> None:
+def test_a_resumed_run_keeps_its_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     """No timing at all: the saved precision wins, so the remaining epochs compute as the first ones did."""
-    network = nn.Linear(2, 2)
-    assert devices.training_precision("auto", network, torch.randn(1, 2), resumed="bf16") == "bf16"
+    monkeypatch.setattr(devices, "fastest_cpu_precision", lambda step: pytest.fail("a resumed run was timed"))
+    network = nn.Conv2d(3, 2, 1)
+    assert devices.training_precision("auto", network, (1, 3, 4, 4), {"precision": "bf16"}) == "bf16"
     with pytest.raises(RuntimeError, match="CUDA only"):
-        devices.training_precision("auto", network, torch.randn(1, 2), resumed="fp16")
+        devices.training_precision("auto", network, (1, 3, 4, 4), {"precision": "fp16"})
+
+
+def test_a_new_run_times_a_step_of_its_own_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    shapes = []
+    network = nn.Conv2d(3, 2, 1)
+    network.register_forward_pre_hook(lambda _module, inputs: shapes.append(tuple(inputs[0].shape)))
+    monkeypatch.setattr(devices, "fastest_cpu_precision", lambda step: step("fp32") or "fp32")
+    assert devices.training_precision("auto", network, (2, 3, 5, 5), None) == "fp32"
+    assert shapes == [(2, 3, 5, 5)]  # the timed copy keeps the network's hooks
 
 
 def test_explicit_precision_wins() -> None:
