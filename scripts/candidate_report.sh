@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a new checkpoint must show before it replaces the shipped one, in one resumable command on the
 # CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
-# gate and the serving-size table. Each step writes one JSON file under OUT and is skipped when that file
+# gate and the serving-size table. Each step writes its own file under OUT and is skipped when that file
 # exists, so a stopped report picks up where it stopped. Compare the files with the shipped weights' figures
 # in weights/README.md before copying anything into weights/.
 #
@@ -43,14 +43,19 @@ reference() {
     CAMSERVE_BACKEND=torch CAMSERVE_PRECISION=fp32 "$python" -m camserve evaluate --json "$@"
 }
 
+# quantize exits 1 when int8 fails the gate: the record is still written, and the report goes on. Any other
+# failure stops the report.
+quantize() {
+    "$python" -m camserve quantize --data "$data" --fullres "$fullres" --json || [[ $? -eq 1 ]]
+}
+
 step val-uncalibrated.json reference --data "$data" --split val
 step calibration.json "$python" -m camserve calibrate --data "$data" --fullres "$fullres" --json
 step val.json reference --data "$data" --split val
 step fullres.json reference --data "$fullres"
 step val-tta.json reference --data "$data" --split val --tta
 step fullres-zoom.json reference --data "$fullres" --zoom
-# quantize exits 1 when int8 fails the gate: the record is still written, and the report goes on.
-step gate.json bash -c "\"$python\" -m camserve quantize --data \"$data\" --fullres \"$fullres\" --json || true"
+step gate.json quantize
 step sizes.txt "$python" bench/sizes.py --data "$data" --fullres "$fullres" --rounds "${SIZE_ROUNDS:-20}" \
     --output "$out/sizes.json"
 echo "report in $out"
