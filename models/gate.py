@@ -34,6 +34,8 @@ __all__ = [
     "gate_record_path",
     "int8_files",
     "load_gate_record",
+    "peak_kept",
+    "photo_agrees",
 ]
 
 
@@ -82,6 +84,21 @@ def _pearson(first: np.ndarray, second: np.ndarray) -> float:
     return float(a @ b / norms)
 
 
+def peak_kept(reference_cam: np.ndarray, candidate_cam: np.ndarray, worth: float = GATE.peak_worth) -> bool:
+    """Whether the candidate's top cell is worth at least ``worth`` of the reference's top value, on the
+    reference's own map: the peak a person sees has not moved to a cell fp32 thought unimportant."""
+    return float(reference_cam.ravel()[candidate_cam.argmax()]) >= worth * float(reference_cam.max())
+
+
+def photo_agrees(reference: Prediction, candidate: Prediction, thresholds: GateThresholds = GATE) -> bool:
+    """The gate's two per-photo questions at once: the same label, and the heatmap's peak kept."""
+    return reference.label_index() == candidate.label_index() and peak_kept(
+        weighted_cam(reference.class_maps, reference.probabilities),
+        weighted_cam(candidate.class_maps, candidate.probabilities),
+        thresholds.peak_worth,
+    )
+
+
 def compare(
     reference: Sequence[Prediction],
     candidate: Sequence[Prediction],
@@ -98,10 +115,7 @@ def compare(
     cand_cams = [weighted_cam(p.class_maps, p.probabilities) for p in candidate]
     pearson = [_pearson(r, c) for r, c in zip(ref_cams, cand_cams, strict=True)]
     abs_diff = [float(np.abs(normalise(r) - normalise(c)).mean()) for r, c in zip(ref_cams, cand_cams, strict=True)]
-    peak_worth = [
-        float(r.ravel()[c.argmax()]) >= thresholds.peak_worth * float(r.max())
-        for r, c in zip(ref_cams, cand_cams, strict=True)
-    ]
+    peak_worth = [peak_kept(r, c, thresholds.peak_worth) for r, c in zip(ref_cams, cand_cams, strict=True)]
     same_cell = [int(r.argmax()) == int(c.argmax()) for r, c in zip(ref_cams, cand_cams, strict=True)]
     figures = GateFigures(
         photos=len(truth),

@@ -5,13 +5,20 @@ photos and corrects the biases that rounding shifts, and OpenVINO then runs thos
 AMX where the CPU has them). The quantised graph is saved beside the weights (``weights/<name>.int8.xml``
 and ``.bin``) because calibrating needs the training photos, which a serving machine does not have. It is
 served only after ``camserve.models.gate`` passes it (``camserve quantize`` runs both).
+
+With control photos, NNCF's accuracy control scores the int8 graph on them with the gate's own per-photo
+measure (same label, heatmap peak kept; ``camserve.models.gate.photo_agrees``) and returns to float, one at
+a time, the operations whose rounding costs most, until the score is within ``max_drop`` of fp32's. A graph
+that already scores that well is returned as plain int8. The control photos are training photos, apart from
+the calibration photos, so the gate's verdict on the validation split stays an independent check.
 """
 
 import os
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nncf
@@ -19,32 +26,82 @@ import numpy as np
 import openvino
 
 from camserve.models.dataset import ImageFolder
-from camserve.models.gate import Int8Files
+from camserve.models.gate import Int8Files, photo_agrees
 from camserve.models.metadata import ModelMetadata
 from camserve.models.predictor import Prediction, Predictor
 from camserve.models.preprocess import prepare
+from camserve.models.runtimes.openvino import OpenVinoPredictor
 
-__all__ = ["calibration_inputs", "predictions_on", "quantize_int8", "save_int8"]
+__all__ = [
+    "ControlPhoto",
+    "control_photos",
+    "draw_training_photos",
+    "model_inputs",
+    "predictions_on",
+    "quantize_int8",
+    "save_int8",
+]
 
 DECODE_THREADS = 2
 
 
-def calibration_inputs(
-    folder: ImageFolder, train: Sequence[int], count: int, metadata: ModelMetadata, max_pixels: int, seed: int = 0
+@dataclass(frozen=True)
+class ControlPhoto:
+    """A training photo the accuracy control scores int8 on, with the fp32 reference's prediction for it."""
+
+    pixels: np.ndarray  # (1, 3, S, S)
+    reference: Prediction
+
+
+def draw_training_photos(
+    train: Sequence[int], calibration: int, control: int, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """``calibration`` training photos at random, and ``control`` others (never the same photo twice)."""
+    calibration_indices = random.Random(seed).sample(list(train), min(calibration, len(train)))
+    rest = sorted(set(train) - set(calibration_indices))
+    return calibration_indices, random.Random(seed + 1).sample(rest, min(control, len(rest)))
+
+
+def model_inputs(
+    folder: ImageFolder, indices: Sequence[int], metadata: ModelMetadata, max_pixels: int
 ) -> list[np.ndarray]:
-    """``count`` training photos drawn at random, each as a (1, 3, S, S) input through the service's own
-    decoding and preprocessing, so the ranges are those serving sees."""
-    chosen = random.Random(seed).sample(list(train), min(count, len(train)))
-    return [prepare(folder.files[index].read_bytes(), metadata, max_pixels).pixels[None] for index in chosen]
+    """Each photo as a (1, 3, S, S) input through the service's own decoding and preprocessing, so the
+    ranges are those serving sees."""
+    return [prepare(folder.files[index].read_bytes(), metadata, max_pixels).pixels[None] for index in indices]
 
 
-def quantize_int8(onnx_path: Path, inputs: Sequence[np.ndarray]) -> openvino.Model:
-    """The graph with int8 weights and activations. The mixed preset quantises activations asymmetrically
-    (they follow ReLUs and residual sums, not zero-centred), weights symmetrically, as VNNI wants."""
+def control_photos(reference: Predictor, inputs: Sequence[np.ndarray]) -> list[ControlPhoto]:
+    return [ControlPhoto(pixels, reference.predict(pixels)[0]) for pixels in inputs]
+
+
+def quantize_int8(
+    onnx_path: Path,
+    inputs: Sequence[np.ndarray],
+    metadata: ModelMetadata,
+    control: Sequence[ControlPhoto] = (),
+    max_drop: float = 0.005,
+) -> openvino.Model:
+    """The graph with int8 weights and activations, and with ``control`` photos, float where int8 would
+    cost more than ``max_drop`` of the photos their label or peak. The mixed preset quantises activations
+    asymmetrically (they follow ReLUs and residual sums, not zero-centred), weights symmetrically, as VNNI
+    wants."""
     model = openvino.Core().read_model(onnx_path)
-    return nncf.quantize(
+    calibration = nncf.Dataset(list(inputs))
+    if not control:
+        return nncf.quantize(model, calibration, preset=nncf.QuantizationPreset.MIXED, subset_size=len(inputs))
+
+    def agreement(compiled: openvino.CompiledModel, photos: Iterable[ControlPhoto]) -> tuple[float, list[float]]:
+        predictor = OpenVinoPredictor(compiled, metadata, "int8")  # NNCF compiled it; the label is not read
+        agrees = [float(photo_agrees(photo.reference, predictor.predict(photo.pixels)[0])) for photo in photos]
+        return float(np.mean(agrees)) if agrees else 1.0, agrees
+
+    return nncf.quantize_with_accuracy_control(
         model,
-        nncf.Dataset(list(inputs)),
+        calibration,
+        nncf.Dataset(list(control), lambda photo: photo.pixels),
+        agreement,
+        max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE,
         preset=nncf.QuantizationPreset.MIXED,
         subset_size=len(inputs),
     )

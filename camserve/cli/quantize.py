@@ -4,14 +4,16 @@ that decides whether int8 (and, where this CPU runs it natively, bf16) may be se
 import argparse
 import contextlib
 import json
+import logging
 import random
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from camserve.cli.arguments import at_least
+from camserve.cli.arguments import at_least, proportion
 from camserve.models.dataset import ImageFolder, recorded_split, scan_image_folder, validation_indices
 from camserve.models.export import cached_onnx_export
 from camserve.models.files import file_sha256
@@ -36,8 +38,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import openvino
 
     from camserve.models.gate import compare
-    from camserve.models.quantize import calibration_inputs, predictions_on, quantize_int8, save_int8
-    from camserve.models.runtimes.openvino import OpenVinoPredictor, native_bf16
+    from camserve.models.quantize import (
+        control_photos,
+        draw_training_photos,
+        model_inputs,
+        predictions_on,
+        quantize_int8,
+        save_int8,
+    )
+    from camserve.models.runtimes.openvino import OpenVinoPredictor, compile_for_cpu, native_bf16
 
     weights = args.weights or settings.weights_path
     metadata = load_metadata(weights)
@@ -55,18 +64,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     train, _ = recorded_split(metadata.extra).indices(folder)
     onnx_path = cached_onnx_export(weights, settings.onnx_cache_dir)
-    inputs = calibration_inputs(folder, train, args.calibration_photos, metadata, settings.max_pixels, args.seed)
+    reference = load_predictor("torch", RuntimeRequest(weights, device="cpu", precision="fp32"))
+    calibration, control = draw_training_photos(train, args.calibration_photos, args.control_photos, args.seed)
+    inputs = model_inputs(folder, calibration, metadata, settings.max_pixels)
+    controls = control_photos(reference, model_inputs(folder, control, metadata, settings.max_pixels))
     files = int8_files(weights)
-    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is for the report
-        save_int8(quantize_int8(onnx_path, inputs), files)
+    with contextlib.redirect_stdout(sys.stderr), _nncf_logs_to_stderr():  # stdout is for the report
+        save_int8(quantize_int8(onnx_path, inputs, metadata, controls, args.max_control_drop), files)
 
     core = openvino.Core()
     candidates: dict[str, Predictor] = {
-        "openvino:int8": OpenVinoPredictor(core, files.xml, metadata, "int8", usable_cores())
+        "openvino:int8": OpenVinoPredictor(compile_for_cpu(core, files.xml, "int8", usable_cores()), metadata, "int8")
     }
     if native_bf16(core):
-        candidates["openvino:bf16"] = OpenVinoPredictor(core, onnx_path, metadata, "bf16", usable_cores())
-    reference = load_predictor("torch", RuntimeRequest(weights, device="cpu", precision="fp32"))
+        bf16 = compile_for_cpu(core, onnx_path, "bf16", usable_cores())
+        candidates["openvino:bf16"] = OpenVinoPredictor(bf16, metadata, "bf16")
 
     results: dict[str, dict[str, GateFigures]] = {name: {} for name in candidates}
     for set_name, (photos, indices) in photo_sets.items():
@@ -79,7 +91,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         file_sha256(weights),
         results,
         artifacts={"openvino:int8": files.sha256()},
-        measured=_how_measured(args, len(inputs), photo_sets),
+        measured=_how_measured(args, len(inputs), len(controls), photo_sets),
     )
     record.write(gate_record_path(weights))
     print(json.dumps(record.results, default=vars, indent=2) if args.json else _table(record))
@@ -87,16 +99,44 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if record.passed("openvino", "int8") else 1
 
 
+@contextlib.contextmanager
+def _nncf_logs_to_stderr() -> Iterator[None]:
+    """NNCF's logger writes to the stdout it found at import, which redirecting sys.stdout cannot reach; its
+    accuracy control logs every step there, which would corrupt ``--json``. Its handlers step aside for one
+    on stderr while quantising."""
+    logger = logging.getLogger("nncf")
+    own = logger.handlers[:]
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    for handler in own:
+        logger.removeHandler(handler)
+    logger.addHandler(to_stderr)
+    try:
+        yield
+    finally:
+        logger.removeHandler(to_stderr)
+        for handler in own:
+            logger.addHandler(handler)
+
+
 def _sample(indices: list[int], limit: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(indices, min(limit, len(indices))))
 
 
-def _how_measured(args: argparse.Namespace, calibration_photos: int, photo_sets: PhotoSets) -> dict[str, Any]:
+def _how_measured(
+    args: argparse.Namespace, calibration_photos: int, control_photos: int, photo_sets: PhotoSets
+) -> dict[str, Any]:
     """What the record was measured with; folder names, not machine paths."""
     return {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "reference": "torch:fp32",
         "calibration": {"photos": calibration_photos, "from": "training split", "seed": args.seed},
+        "accuracy_control": {
+            "photos": control_photos,
+            "from": "training split, apart from the calibration photos",
+            "measure": "same label and peak kept, against torch:fp32",
+            "max_drop": args.max_control_drop if control_photos else None,
+        },
         "photo_sets": {name: {"folder": f.root.name, "photos": len(i)} for name, (f, i) in photo_sets.items()},
         "machine": {"cpu": cpu_model_name(), "cpu_flags": precision_flags()},
         "libraries": {name: version(name) for name in ("openvino", "nncf", "torch")},
@@ -133,6 +173,19 @@ def add_parser(commands: Any) -> None:
     quantize.add_argument("--fullres", type=Path, help="full-resolution photos (bench/fullres_photos.py makes them)")
     quantize.add_argument("--weights", type=Path, help="checkpoint to quantise (default: CAMSERVE_WEIGHTS_PATH)")
     quantize.add_argument("--calibration-photos", type=at_least(1), default=300, help="training photos (300)")
+    quantize.add_argument(
+        "--control-photos",
+        type=at_least(0),
+        default=1000,
+        help="training photos NNCF's accuracy control scores int8 on, to keep in float the operations that "
+        "move labels or heatmap peaks (1000; 0 quantises everything)",
+    )
+    quantize.add_argument(
+        "--max-control-drop",
+        type=proportion,
+        default=0.005,
+        help="the share of control photos int8 may change (label or peak) before operations return to float (0.005)",
+    )
     quantize.add_argument("--limit", type=at_least(1), help="gate on a random sample of this many photos per set")
     quantize.add_argument("--seed", type=int, default=0, help="which photos calibrate and --limit samples")
     quantize.add_argument("--json", action="store_true", help="print the gate's figures as JSON")

@@ -19,7 +19,7 @@ from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
 
-__all__ = ["PRECISIONS", "OpenVinoPredictor", "gated_int8", "load", "native_bf16"]
+__all__ = ["PRECISIONS", "OpenVinoPredictor", "compile_for_cpu", "gated_int8", "load", "native_bf16"]
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 # int8 layers run in int8 whatever the hint; the rest stay fp32 on every CPU, as the gate measured them.
@@ -31,6 +31,21 @@ def native_bf16(core: openvino.Core) -> bool:
     return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+def compile_for_cpu(
+    core: openvino.Core, graph: Path | openvino.Model, precision: Precision, threads: int
+) -> openvino.CompiledModel:
+    """The graph (a file, or one in memory) compiled as every camserve runtime runs: one request at a time
+    on ``threads`` cores (the batcher makes the batches), in ``precision``. Said outright: OpenVINO's own
+    default on a CPU with native bf16 is bf16, which would run fp32 and int8 graphs' float layers in bf16."""
+    config = {
+        "INFERENCE_PRECISION_HINT": _INFERENCE_PRECISION[precision],
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": "1",
+        "INFERENCE_NUM_THREADS": str(threads),
+    }
+    return core.compile_model(graph if isinstance(graph, openvino.Model) else core.read_model(graph), "CPU", config)
+
+
 class OpenVinoPredictor:
     """One compiled model and one infer request; ``predict`` is safe to call from any thread."""
 
@@ -38,19 +53,9 @@ class OpenVinoPredictor:
     device = "cpu"
     hook_count = 0  # no hooks: the maps are a graph output
 
-    def __init__(
-        self, core: openvino.Core, model_path: Path, metadata: ModelMetadata, precision: Precision, threads: int
-    ) -> None:
+    def __init__(self, compiled: openvino.CompiledModel, metadata: ModelMetadata, precision: Precision) -> None:
         self.metadata = metadata
         self.precision: Precision = precision
-        config = {
-            "INFERENCE_PRECISION_HINT": _INFERENCE_PRECISION[precision],
-            # One request at a time on all the cores, as the other runtimes run: the batcher makes the batches.
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": "1",
-            "INFERENCE_NUM_THREADS": str(threads),
-        }
-        compiled = core.compile_model(core.read_model(model_path), "CPU", config)
         self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in OUTPUT_NAMES]
         self._lock = threading.Lock()
@@ -77,7 +82,7 @@ def load(request: RuntimeRequest) -> OpenVinoPredictor:
     metadata = load_metadata(request.weights_path)  # first: a missing or bad checkpoint fails in its words
     model_path = gated_int8(request.weights_path) if precision == "int8" else None
     model_path = model_path or cached_onnx_export(request.weights_path, request.cache_dir)
-    return OpenVinoPredictor(core, model_path, metadata, precision, threads=usable_cores())
+    return OpenVinoPredictor(compile_for_cpu(core, model_path, precision, usable_cores()), metadata, precision)
 
 
 def gated_int8(weights_path: Path) -> Path:

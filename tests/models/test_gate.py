@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from camserve.models.files import file_sha256
-from camserve.models.gate import GateRecord, compare, gate_record_path, int8_files, load_gate_record
+from camserve.models.gate import (
+    GateRecord,
+    compare,
+    gate_record_path,
+    int8_files,
+    load_gate_record,
+    peak_kept,
+    photo_agrees,
+)
 from camserve.models.predictor import Prediction
 
 PHOTOS = 400
@@ -26,6 +34,16 @@ def predictions(seed: int = 0) -> tuple[list[Prediction], list[int]]:
         result.append(Prediction(probabilities, maps))
         labels.append(label)
     return result, labels
+
+
+def with_peak_moved(prediction: Prediction) -> Prediction:
+    """The same probabilities, with the predicted class's peak moved two cells away and its old cell zeroed."""
+    maps = prediction.class_maps.copy()
+    label = prediction.label_index()
+    peak = np.unravel_index(maps[label].argmax(), maps[label].shape)
+    maps[label][peak] = 0.0
+    maps[label][(peak[0] + 2) % 5, (peak[1] + 2) % 5] = 5.0
+    return Prediction(prediction.probabilities, maps)
 
 
 def test_identical_predictions_pass_every_bar() -> None:
@@ -55,18 +73,25 @@ def test_flipped_labels_fail_agreement_and_accuracy() -> None:
 def test_a_moved_peak_fails_though_labels_agree() -> None:
     """The trap the gate exists for: same answers, but the heatmap points elsewhere."""
     reference, labels = predictions()
-    moved = []
-    for p in reference[:8]:
-        maps = p.class_maps.copy()
-        label = p.label_index()
-        peak = np.unravel_index(maps[label].argmax(), maps[label].shape)
-        maps[label][peak] = 0.0
-        maps[label][(peak[0] + 2) % 5, (peak[1] + 2) % 5] = 5.0
-        moved.append(Prediction(p.probabilities, maps))
+    moved = [with_peak_moved(p) for p in reference[:8]]
     figures = compare(reference, moved + reference[8:], labels)
     assert figures.label_agreement == 1.0
     assert figures.peak_share == 1 - 8 / PHOTOS
     assert any("peak" in reason for reason in figures.failures)
+
+
+def test_a_peak_is_kept_on_a_near_equal_cell_and_lost_on_a_weak_one() -> None:
+    reference = np.array([[1.0, 0.95], [0.5, 0.0]], dtype=np.float32)
+    assert peak_kept(reference, reference)
+    assert peak_kept(reference, np.array([[0.9, 1.0], [0.0, 0.0]], dtype=np.float32))  # 0.95 >= 0.9 of 1.0
+    assert not peak_kept(reference, np.array([[0.0, 0.0], [1.0, 0.0]], dtype=np.float32))  # 0.5 < 0.9
+
+
+def test_a_photo_agrees_only_with_the_same_label_and_the_peak_kept() -> None:
+    reference = predictions()[0][0]
+    assert photo_agrees(reference, reference)
+    assert not photo_agrees(reference, Prediction(reference.probabilities[::-1].copy(), reference.class_maps))
+    assert not photo_agrees(reference, with_peak_moved(reference))
 
 
 def test_flat_maps_agree_with_flat_maps_only() -> None:
