@@ -1,0 +1,120 @@
+"""The bare forward of several OpenVINO graphs, measured in turns: what an int8 graph with some operations
+returned to float (``camserve quantize``'s accuracy control) costs against plain int8, bf16 and fp32, and
+against another model's graph at its own input size.
+
+Every graph is compiled as serving compiles it (``compile_for_cpu``: one request, all usable cores) and
+timed on a zero batch at its own size. Each round times every graph once per batch size, in the order A B C, then
+C B A, so a drift of the shared cores favours none; the table gives per-graph medians over the rounds and
+each graph's per-round ratio to the first graph, median and range.
+
+Run from the repository root, in the project's venv::
+
+    python bench/graphs.py \\
+        --graph 2.0.0-int8=weights/camserve-resnet34.int8.xml:int8:144 \\
+        --graph bf16=var/onnx/camserve-resnet34-....onnx:bf16:224 \\
+        --graph int8=runs/candidate-2.1.0/camserve-resnet34.int8.xml:int8:224 \\
+        --graph int8-control=runs/candidate-2.1.0-control/camserve-resnet34.int8.xml:int8:224
+
+Writes bench/results/graphs.json.
+"""
+
+import argparse
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import numpy as np
+import openvino
+from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
+from compare import turns
+
+from camserve.models.export import INPUT_NAME
+from camserve.models.hardware import usable_cores
+from camserve.models.predictor import Precision
+from camserve.models.runtimes.openvino import compile_for_cpu
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    path: Path
+    precision: Precision
+    size: int
+
+
+def parse_graph(text: str) -> Graph:
+    """NAME=PATH:PRECISION:SIZE, e.g. ``int8=weights/camserve-resnet34.int8.xml:int8:144``."""
+    name, _, rest = text.partition("=")
+    path, precision, size = [*rest.rsplit(":", 2), "", ""][:3]
+    if not name or not path or precision not in get_args(Precision) or not size.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH:PRECISION:SIZE, got {text!r}")
+    return Graph(name, Path(path), precision, int(size))  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--graph", type=parse_graph, action="append", required=True, help="NAME=PATH:PRECISION:SIZE")
+    parser.add_argument("--batches", default="1,8", help="batch sizes (1,8)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=10, help="forwards per graph and batch in a round (median)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "graphs.json")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+
+    load_before = load_average_1m()
+    core = openvino.Core()
+    graphs: dict[str, Graph] = {graph.name: graph for graph in args.graph}
+    requests = {
+        g.name: compile_for_cpu(core, g.path, g.precision, usable_cores()).create_infer_request() for g in args.graph
+    }
+    inputs = {
+        (g.name, batch): np.zeros((batch, 3, g.size, g.size), dtype=np.float32) for g in args.graph for batch in batches
+    }
+    for (name, _), batch_input in inputs.items():  # first forward at each shape selects kernels
+        requests[name].infer({INPUT_NAME: batch_input})
+
+    rounds: dict[int, dict[str, list[float]]] = {batch: {name: [] for name in requests} for batch in batches}
+    names = tuple(requests)
+    for _, name in turns(args.rounds, names):
+        for batch in batches:
+            request, batch_input = requests[name], inputs[name, batch]
+            median_ms, _ = timed(args.reps, lambda r=request, x=batch_input: r.infer({INPUT_NAME: x}))
+            rounds[batch][name].append(median_ms)
+
+    first = names[0]
+    table: dict[str, Any] = {}
+    print(f"{'graph':<16}{'size':>5}{'batch':>6}{'ms':>9}{'ms/photo':>10}  ratio to {first} (median, min-max)")
+    for batch in batches:
+        for name in names:
+            ratios = [t / f for t, f in zip(rounds[batch][name], rounds[batch][first], strict=True)]
+            median_ms = statistics.median(rounds[batch][name])
+            table.setdefault(name, {"path": str(graphs[name].path), "size": graphs[name].size})[str(batch)] = {
+                "median_ms": median_ms,
+                "ms_per_photo": median_ms / batch,
+                "ratio_to_first": statistics.median(ratios),
+                "ratio_range": [min(ratios), max(ratios)],
+                "rounds_ms": rounds[batch][name],
+            }
+            print(
+                f"{name:<16}{graphs[name].size:>5}{batch:>6}{median_ms:>9.2f}{median_ms / batch:>10.2f}  "
+                f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
+            )
+    write_results(
+        args.output,
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "python bench/graphs.py "
+            + " ".join(f"--graph {g.name}={g.path}:{g.precision}:{g.size}" for g in args.graph),
+            "rounds": args.rounds,
+            "reps": args.reps,
+            "graphs": table,
+            "environment": environment(load_before, load_average_1m()),
+        },
+    )
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
