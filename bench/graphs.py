@@ -1,19 +1,19 @@
-"""The bare forward of several OpenVINO graphs, measured in turns: what an int8 graph with some operations
-returned to float (``camserve quantize``'s accuracy control) costs against plain int8, bf16 and fp32, and
-against another model's graph at its own input size.
+"""The bare forward of checkpoints' OpenVINO graphs, measured in turns: what a candidate's int8 graph (with
+whatever ``camserve quantize``'s accuracy control returned to float) costs against the shipped model's, each
+at its own input size, and against bf16 and fp32.
 
-Every graph is compiled as serving compiles it (``compile_for_cpu``: one request, all usable cores) and
-timed on a zero batch at its own size. Each round times every graph once per batch size, in the order A B C, then
-C B A, so a drift of the shared cores favours none; the table gives per-graph medians over the rounds and
-each graph's per-round ratio to the first graph, median and range.
+A checkpoint's int8 graph is the one ``camserve quantize`` wrote beside it, timed whether or not the gate
+passed it; fp32 and bf16 run its ONNX export. Every graph is compiled as serving compiles it
+(``compile_for_cpu``: one request, all usable cores) and timed on a zero batch at the checkpoint's size.
+Each round times every graph once per batch size, in the order A B C, then C B A, so a drift of the shared
+cores favours none; the table gives per-graph medians over the rounds and each graph's per-round ratio to
+the first graph, median and range.
 
 Run from the repository root, in the project's venv::
 
-    python bench/graphs.py \\
-        --graph 2.0.0-int8=weights/camserve-resnet34.int8.xml:int8:144 \\
-        --graph bf16=var/onnx/camserve-resnet34-....onnx:bf16:224 \\
-        --graph int8=runs/candidate-2.1.0/camserve-resnet34.int8.xml:int8:224 \\
-        --graph int8-control=runs/candidate-2.1.0-control/camserve-resnet34.int8.xml:int8:224
+    python bench/graphs.py --graph shipped=weights/camserve-resnet34.safetensors:int8 \\
+        --graph candidate=runs/candidate-2.1.0/camserve-resnet34.safetensors:int8 \\
+        --graph candidate-bf16=runs/candidate-2.1.0/camserve-resnet34.safetensors:bf16
 
 Writes bench/results/graphs.json.
 """
@@ -23,17 +23,22 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import openvino
 from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from compare import turns
 
-from camserve.models.export import INPUT_NAME
+from camserve.models.export import INPUT_NAME, cached_onnx_export
+from camserve.models.gate import int8_files
 from camserve.models.hardware import usable_cores
+from camserve.models.metadata import load_metadata
 from camserve.models.predictor import Precision
 from camserve.models.runtimes.openvino import compile_for_cpu
+from camserve.service.settings import Settings
+
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -45,17 +50,21 @@ class Graph:
 
 
 def parse_graph(text: str) -> Graph:
-    """NAME=PATH:PRECISION:SIZE, e.g. ``int8=weights/camserve-resnet34.int8.xml:int8:144``."""
+    """NAME=CHECKPOINT:PRECISION, e.g. ``shipped=weights/camserve-resnet34.safetensors:int8``."""
     name, _, rest = text.partition("=")
-    path, precision, size = [*rest.rsplit(":", 2), "", ""][:3]
-    if not name or not path or precision not in get_args(Precision) or not size.isdigit():
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH:PRECISION:SIZE, got {text!r}")
-    return Graph(name, Path(path), precision, int(size))  # type: ignore[arg-type]
+    weights, _, precision = rest.rpartition(":")
+    if not name or not weights or precision not in PRECISIONS:
+        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT:PRECISION ({'|'.join(PRECISIONS)}), got {text!r}")
+    weights_path = Path(weights)
+    size = load_metadata(weights_path).input_size
+    if precision == "int8":
+        return Graph(name, int8_files(weights_path).xml, precision, size)
+    return Graph(name, cached_onnx_export(weights_path, Settings().onnx_cache_dir), precision, size)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--graph", type=parse_graph, action="append", required=True, help="NAME=PATH:PRECISION:SIZE")
+    parser.add_argument("--graph", type=parse_graph, action="append", required=True, help="NAME=CHECKPOINT:PRECISION")
     parser.add_argument("--batches", default="1,8", help="batch sizes (1,8)")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--reps", type=int, default=10, help="forwards per graph and batch in a round (median)")
@@ -90,7 +99,9 @@ def main() -> None:
         for name in names:
             ratios = [t / f for t, f in zip(rounds[batch][name], rounds[batch][first], strict=True)]
             median_ms = statistics.median(rounds[batch][name])
-            table.setdefault(name, {"path": str(graphs[name].path), "size": graphs[name].size})[str(batch)] = {
+            graph = graphs[name]
+            entry = table.setdefault(name, {"path": str(graph.path), "precision": graph.precision, "size": graph.size})
+            entry[str(batch)] = {
                 "median_ms": median_ms,
                 "ms_per_photo": median_ms / batch,
                 "ratio_to_first": statistics.median(ratios),
@@ -105,8 +116,6 @@ def main() -> None:
         args.output,
         {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": "python bench/graphs.py "
-            + " ".join(f"--graph {g.name}={g.path}:{g.precision}:{g.size}" for g in args.graph),
             "rounds": args.rounds,
             "reps": args.reps,
             "graphs": table,

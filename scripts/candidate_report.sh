@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything a new checkpoint must show before it replaces the shipped one, in one resumable command on the
 # CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
-# gate and the serving-size table. Each step writes its own file under OUT and is skipped when that file
-# exists, so a stopped report picks up where it stopped. Compare the files with the shipped weights' figures
+# gate, the serving-size table, and the forward's cost against the shipped model's, timed in turns. Each
+# step writes its own file under OUT and is skipped when that file exists, so a stopped report picks up
+# where it stopped. Compare the files with the shipped weights' figures
 # in weights/README.md before copying anything into weights/.
 #
 # Usage: scripts/candidate_report.sh CHECKPOINT OUT DATA FULLRES
@@ -13,6 +14,8 @@
 #   FULLRES     full-resolution stand-ins (python bench/fullres_photos.py makes them)
 #   PYTHON      (environment) the interpreter with camserve installed, default python3
 #   SIZE_ROUNDS (environment) timed rounds of bench/sizes.py, default 20
+#   COST_ROUNDS (environment) timed rounds of bench/graphs.py, default 20
+#   SHIPPED     (environment) the checkpoint it would replace, default weights/camserve-resnet34.safetensors
 set -euo pipefail
 checkpoint=$1 out=$2 data=$3 fullres=$4
 python=${PYTHON:-python3}
@@ -58,4 +61,7 @@ step fullres-zoom.json reference --data "$fullres" --zoom
 step gate.json quantize
 step sizes.txt "$python" bench/sizes.py --data "$data" --fullres "$fullres" --rounds "${SIZE_ROUNDS:-20}" \
     --output "$out/sizes.json"
+step cost.txt "$python" bench/graphs.py --rounds "${COST_ROUNDS:-20}" --output "$out/cost.json" \
+    --graph "shipped-int8=${SHIPPED:-weights/camserve-resnet34.safetensors}:int8" \
+    --graph "candidate-int8=$weights:int8" --graph "candidate-fp32=$weights:fp32"
 echo "report in $out"

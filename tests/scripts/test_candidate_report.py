@@ -14,7 +14,7 @@ JSON_STEPS = ("val-uncalibrated", "calibration", "val", "fullres", "val-tta", "f
 
 
 def run_report(checkpoint: Path, out: Path, photos: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHON": sys.executable, "SIZE_ROUNDS": "1"}
+    env = {**os.environ, "PYTHON": sys.executable, "SIZE_ROUNDS": "1", "COST_ROUNDS": "1"}
     command = [str(SCRIPT), str(checkpoint), str(out), str(photos), str(photos)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
 
@@ -28,6 +28,12 @@ def test_every_step_once_then_nothing_again(checkpoint_with_split: Path, image_f
     assert reports["val"]["accuracy"] == reports["val-uncalibrated"]["accuracy"]  # temperature moves no label
     assert reports["calibration"]["temperature"] > 0
     assert json.loads((out / "sizes.json").read_text())["sizes"].keys() == {"144", "176", "224"}
+    cost = json.loads((out / "cost.json").read_text())["graphs"]
+    assert {name: graph["size"] for name, graph in cost.items()} == {
+        "shipped-int8": 144,
+        "candidate-int8": 32,
+        "candidate-fp32": 32,
+    }
     copy = out / "tiny.safetensors"
     assert load_metadata(copy).temperature == reports["calibration"]["temperature"]
     assert copy.with_suffix(".int8.xml").is_file() and copy.with_suffix(".gate.json").is_file()
@@ -36,5 +42,5 @@ def test_every_step_once_then_nothing_again(checkpoint_with_split: Path, image_f
     stamps = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
     again = run_report(checkpoint_with_split, out, image_folder)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("have ") == len(JSON_STEPS) + 1
+    assert again.stdout.count("have ") == len(JSON_STEPS) + 2  # and sizes.txt, cost.txt
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == stamps
