@@ -94,7 +94,8 @@ def main() -> None:
 
     first = names[0]
     table: dict[str, Any] = {}
-    print(f"{'graph':<16}{'size':>5}{'batch':>6}{'ms':>9}{'ms/photo':>10}  ratio to {first} (median, min-max)")
+    width = max(len(name) for name in names) + 2
+    print(f"{'graph':<{width}}{'size':>5}{'batch':>6}{'ms':>9}{'ms/photo':>10}  ratio to {first} (median, min-max)")
     for batch in batches:
         for name in names:
             ratios = [t / f for t, f in zip(rounds[batch][name], rounds[batch][first], strict=True)]
@@ -109,7 +110,7 @@ def main() -> None:
                 "rounds_ms": rounds[batch][name],
             }
             print(
-                f"{name:<16}{graphs[name].size:>5}{batch:>6}{median_ms:>9.2f}{median_ms / batch:>10.2f}  "
+                f"{name:<{width}}{graph.size:>5}{batch:>6}{median_ms:>9.2f}{median_ms / batch:>10.2f}  "
                 f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
             )
     write_results(
