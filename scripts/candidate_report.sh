@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything a new checkpoint must show before it replaces the shipped one, in one resumable command on the
 # CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
-# gate, the serving-size table, and the forward's cost against the shipped model's, timed in turns. Each
-# step writes its own file under OUT and is skipped when that file exists, so a stopped report picks up
-# where it stopped. Compare the files with the shipped weights' figures
-# in weights/README.md before copying anything into weights/.
+# gate, the serving-size table, the shipped model against the candidate on the same photos, the forward's
+# cost against the shipped model's (timed in turns), and the release rule's verdict on all of it
+# (scripts/ship_decision.py; decision.txt). Each step writes its own file under OUT and is skipped when that
+# file exists, so a stopped report picks up where it stopped.
 #
 # Usage: scripts/candidate_report.sh CHECKPOINT OUT DATA FULLRES
 #   CHECKPOINT  a trainer's best.safetensors (its .json beside it)
@@ -19,6 +19,7 @@
 set -euo pipefail
 checkpoint=$1 out=$2 data=$3 fullres=$4
 python=${PYTHON:-python3}
+shipped=${SHIPPED:-weights/camserve-resnet34.safetensors}
 mkdir -p "$out"
 
 name=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['name'])" "${checkpoint%.safetensors}.json")
@@ -46,10 +47,14 @@ reference() {
     CAMSERVE_BACKEND=torch CAMSERVE_PRECISION=fp32 "$python" -m camserve evaluate --json "$@"
 }
 
-# quantize exits 1 when int8 fails the gate: the record is still written, and the report goes on. Any other
-# failure stops the report.
+# quantize exits 1 when int8 fails the gate, and ship_decision.py when the rule says no: what they write is
+# the report, and it goes on. Any other failure stops it.
 quantize() {
     "$python" -m camserve quantize --data "$data" --fullres "$fullres" --json || [[ $? -eq 1 ]]
+}
+
+decide() {
+    "$python" scripts/ship_decision.py "$out" || [[ $? -eq 1 ]]
 }
 
 step val-uncalibrated.json reference --data "$data" --split val
@@ -61,7 +66,10 @@ step fullres-zoom.json reference --data "$fullres" --zoom
 step gate.json quantize
 step sizes.txt "$python" bench/sizes.py --data "$data" --fullres "$fullres" --rounds "${SIZE_ROUNDS:-20}" \
     --output "$out/sizes.json"
+step versus.txt "$python" bench/versus.py "$shipped" "$weights" --data "$data" --fullres "$fullres" \
+    --output "$out/versus.json"
 step cost.txt "$python" bench/graphs.py --rounds "${COST_ROUNDS:-20}" --output "$out/cost.json" \
-    --graph "shipped-int8=${SHIPPED:-weights/camserve-resnet34.safetensors}:int8" \
-    --graph "candidate-int8=$weights:int8" --graph "candidate-fp32=$weights:fp32"
+    --graph "shipped-int8=$shipped:int8" --graph "candidate-int8=$weights:int8" --graph "candidate-fp32=$weights:fp32"
+step decision.txt decide
+cat "$out/decision.txt"
 echo "report in $out"
