@@ -6,13 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from camserve.models.calibration import expected_calibration_error, log_loss
+from camserve.models.calibration import accuracy, expected_calibration_error, log_loss
 
 BOOTSTRAP = 2000
-
-
-def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float((probabilities.argmax(axis=1) == labels).mean())
 
 
 def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS_DIR, environment, load_average_1m, write_results
-from paired import accuracy, paired_interval, scores
+from paired import paired_interval, scores
 
-from camserve.models.calibration import log_loss
+from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import scan_image_folder, validation_indices
 from camserve.models.evaluation import Evaluation, answers_changed, evaluate_folder
 from camserve.models.predictor import Predictor

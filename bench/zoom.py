@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
-from paired import accuracy, paired_interval, scores
+from paired import paired_interval, scores
 
 from camserve.cli.evaluate import zoom_effect
-from camserve.models.calibration import log_loss
+from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
 from camserve.models.evaluation import evaluate_folder
 from camserve.models.predictor import Prediction, Predictor

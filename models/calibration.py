@@ -12,10 +12,15 @@ import numpy as np
 
 from camserve.models.predictor import calibrated_probabilities
 
-__all__ = ["Calibration", "expected_calibration_error", "fit_temperature", "log_loss", "plot_reliability"]
+__all__ = ["Calibration", "accuracy", "expected_calibration_error", "fit_temperature", "log_loss", "plot_reliability"]
 
 BINS = 15
 T_BOUNDS = (0.05, 20.0)  # what ModelMetadata accepts
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The share of photos whose most probable class is the true one."""
+    return float((probabilities.argmax(axis=1) == labels).mean())
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from camserve.models.calibration import accuracy
 from camserve.models.cam import normalise, weighted_cam
 from camserve.models.files import atomic_write, file_sha256
 from camserve.models.predictor import Prediction
@@ -120,8 +121,8 @@ def compare(
     figures = GateFigures(
         photos=len(truth),
         label_agreement=float((ref_probs.argmax(axis=1) == cand_probs.argmax(axis=1)).mean()),
-        accuracy_fp32=float((ref_probs.argmax(axis=1) == truth).mean()),
-        accuracy=float((cand_probs.argmax(axis=1) == truth).mean()),
+        accuracy_fp32=accuracy(ref_probs, truth),
+        accuracy=accuracy(cand_probs, truth),
         mean_cam_pearson=float(np.mean(pearson)),
         mean_abs_map_difference=float(np.mean(abs_diff)),
         peak_share=float(np.mean(peak_worth)),

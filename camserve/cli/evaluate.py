@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
-from camserve.models.calibration import log_loss
+from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
 from camserve.models.evaluation import Evaluation, answers_changed, evaluate_folder
 from camserve.models.predictor import Predictor
@@ -78,10 +78,7 @@ def zoom_effect(evaluation: Evaluation, rule: ZoomRule) -> dict[str, Any]:
         "rule": asdict(rule),
         "photos_zoomed": int(evaluation.zoomed.sum()),
         "fraction_zoomed": float(evaluation.zoomed.mean()),
-        "without_zoom": {
-            "accuracy": float((unzoomed.argmax(axis=1) == labels).mean()),
-            "log_loss": log_loss(unzoomed, labels),
-        },
+        "without_zoom": {"accuracy": accuracy(unzoomed, labels), "log_loss": log_loss(unzoomed, labels)},
         "answers_fixed": fixed,
         "answers_broken": broken,
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from camserve.models.calibration import log_loss
+from camserve.models.calibration import accuracy, log_loss
 from camserve.models.cifar.augment import pad_crop_flip
 from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.devices import Precision, autocast
@@ -29,7 +29,7 @@ class Scores:
 
     @classmethod
     def of(cls, probabilities: np.ndarray, labels: np.ndarray) -> "Scores":
-        return cls(float((probabilities.argmax(axis=1) == labels).mean()), log_loss(probabilities, labels))
+        return cls(accuracy(probabilities, labels), log_loss(probabilities, labels))
 
 
 def predict_probabilities(
