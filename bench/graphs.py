@@ -35,10 +35,8 @@ from camserve.models.gate import int8_files
 from camserve.models.hardware import usable_cores
 from camserve.models.metadata import load_metadata
 from camserve.models.predictor import Precision
-from camserve.models.runtimes.openvino import compile_for_cpu
+from camserve.models.runtimes.openvino import PRECISIONS, compile_for_cpu
 from camserve.service.settings import Settings
-
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 
 
 @dataclass(frozen=True)

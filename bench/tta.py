@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paired
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
-from camserve.models.calibration import expected_calibration_error, log_loss
 from camserve.models.dataset import scan_image_folder, validation_indices
 from camserve.models.predictor import Predictor
 from camserve.models.preprocess import prepare
@@ -52,14 +52,7 @@ def scores(predictor: Predictor, inputs: np.ndarray, labels: np.ndarray) -> dict
         flipped = predictor.predict(np.stack([mirror_views(x)[1] for x in chunk]))
         plain += [p.probabilities for p in originals]
         mirrored += [average_mirror_views(o, f).probabilities for o, f in zip(originals, flipped, strict=True)]
-    result = {}
-    for name, probabilities in (("plain", np.stack(plain)), ("mirror_tta", np.stack(mirrored))):
-        result[name] = {
-            "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
-            "log_loss": log_loss(probabilities, labels),
-            "ece": expected_calibration_error(probabilities, labels),
-        }
-    return result
+    return {"plain": paired.scores(np.stack(plain), labels), "mirror_tta": paired.scores(np.stack(mirrored), labels)}
 
 
 def forward_cost(predictor: Predictor, pixels: np.ndarray, reps: int) -> dict[str, float]:
