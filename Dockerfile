@@ -26,8 +26,8 @@ RUN python -m venv /opt/venv \
     && pip install torch==2.14.1 torchvision==0.29.1
 
 WORKDIR /src
-# README.md is the package's readme in pyproject.toml, so the build needs it. camserve/ links to models/,
-# service/ and weights/, and the wheel holds all of them (weights and int8 graph included) as camserve.
+# README.md is the package's readme in pyproject.toml, so the build needs it. pyproject.toml maps models/,
+# service/ and weights/ into camserve, and the wheel holds all of them (weights and int8 graph included).
 COPY pyproject.toml README.md ./
 COPY camserve/ camserve/
 COPY models/ models/

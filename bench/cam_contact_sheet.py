@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from camserve.models.cam import upsample
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.predictor import Prediction
-from camserve.models.preprocess import prepare
+from camserve.models.inference.cam import upsample
+from camserve.models.inference.predictor import Prediction
+from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
 from camserve.service.settings import Settings

@@ -23,7 +23,7 @@ import psutil
 import torch
 from PIL import Image, ImageDraw
 
-from camserve.models.hardware import PRECISION_FLAGS, cpu_flags, cpu_model_name
+from camserve.models.selection.hardware import PRECISION_FLAGS, cpu_flags, cpu_model_name
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' raw-socket clients (tests/support) serve the benchmarks too; scripts run with bench/ on the path.

@@ -19,7 +19,7 @@ from PIL import Image
 
 from camserve.models.checkpoint import load_metadata
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.decode import EXIF_ORIENTATION_TAG, decode_photo
+from camserve.models.inference.decode import EXIF_ORIENTATION_TAG, decode_photo
 from camserve.service.settings import Settings
 
 ASPECTS = ((4, 3), (3, 4), (16, 9), (9, 16), (3, 2), (1, 1))

@@ -30,12 +30,12 @@ import openvino
 from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from compare import turns
 
-from camserve.models.export import INPUT_NAME, cached_onnx_export
-from camserve.models.gate import int8_files
-from camserve.models.hardware import usable_cores
+from camserve.models.evaluation.gate import int8_files
+from camserve.models.graphs.export import INPUT_NAME, cached_onnx_export
+from camserve.models.inference.predictor import Precision
 from camserve.models.metadata import load_metadata
-from camserve.models.predictor import Precision
 from camserve.models.runtimes.openvino import PRECISIONS, compile_for_cpu
+from camserve.models.selection.hardware import usable_cores
 from camserve.service.settings import Settings
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server, write_results
 
-from camserve.models.preprocess import prepare
+from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 

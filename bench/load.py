@@ -64,8 +64,8 @@ from common import (
 from PIL import Image, ImageOps
 from prometheus_client.parser import text_string_to_metric_families
 
-from camserve.models.predictor import Predictor
-from camserve.models.preprocess import prepare
+from camserve.models.inference.predictor import Predictor
+from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.settings import Settings

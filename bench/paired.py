@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from camserve.models.calibration import accuracy, expected_calibration_error, log_loss
+from camserve.models.evaluation.calibration import accuracy, expected_calibration_error, log_loss
 
 BOOTSTRAP = 2000
 

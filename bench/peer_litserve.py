@@ -4,7 +4,7 @@ Written the way a user would write it from LitServe's own examples, not tuned fo
 loads the network with the project's checkpoint loader; ``decode_request`` opens the upload with PIL (EXIF
 orientation, RGB) at full size and applies torchvision's resize and normalisation as the model expects
 (the whole photo squashed to the checkpoint's input size, no crop, with its mean and std: see
-models/preprocess.py); ``predict`` forwards batches of up to 8 under ``torch.inference_mode()``, in bf16
+models/inference/preprocess.py); ``predict`` forwards batches of up to 8 under ``torch.inference_mode()``, in bf16
 autocast or fp32 as the caller chooses; ``encode_response`` answers JSON with the label, the probabilities
 and the class maps. bench/serving.py starts it as a subprocess, choosing the precision torch runs faster here.
 

@@ -21,9 +21,9 @@ import torch
 from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from torch import nn
 
-from camserve.models.devices import Precision, autocast
-from camserve.models.hardware import cpu_has_amx
 from camserve.models.network import build_network
+from camserve.models.selection.devices import Precision, autocast
+from camserve.models.selection.hardware import cpu_has_amx
 
 CPU = torch.device("cpu")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")

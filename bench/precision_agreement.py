@@ -20,7 +20,7 @@ from common import RESULTS_DIR, environment, load_average_1m, write_results
 
 from camserve.models.checkpoint import load_metadata
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.evaluation import evaluate_folder
+from camserve.models.evaluation.folder import evaluate_folder
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 

@@ -1,6 +1,6 @@
 """What a POST costs on its decoding thread, stage by stage, for each photo size the load benchmark sends.
 
-The stages are the ones ``camserve.models.preprocess.prepare`` and the route run around the forward: decode
+The stages are the ones ``camserve.models.inference.preprocess.prepare`` and the route run around the forward: decode
 (reduced-size for JPEGs), squash to the model input, standardise (``to_model_input`` less its squash), and the
 result store's ``put`` of the photo with its maps. Each is timed on its own, in this process, one call at a
 time: the fixed cost a single request adds to the forward, before HTTP and thread hops.
@@ -26,8 +26,8 @@ from common import RESULTS_DIR, environment, load_average_1m, timed, write_resul
 from load import SIZES, Photo, build_photos
 
 from camserve.models.checkpoint import load_checkpoint
+from camserve.models.inference.preprocess import decode_for_model, squash, to_model_input
 from camserve.models.metadata import ModelMetadata
-from camserve.models.preprocess import decode_for_model, squash, to_model_input
 from camserve.service.settings import Settings
 from camserve.service.stores import PredictionStore, StoreLimits
 from camserve.service.stores.sqlite import SqliteStore

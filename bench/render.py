@@ -33,7 +33,7 @@ from common import (
     write_results,
 )
 
-from camserve.models.decode import decode_photo
+from camserve.models.inference.decode import decode_photo
 from camserve.service.render import (
     Colormap,
     Picture,

@@ -67,7 +67,7 @@ from load import (
 )
 from peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
 
-from camserve.models.predictor import warm_up
+from camserve.models.inference.predictor import warm_up
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.service.settings import Settings
 

@@ -27,10 +27,10 @@ import numpy as np
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.evaluation import evaluate_folder
+from camserve.models.evaluation.folder import evaluate_folder
+from camserve.models.inference.predictor import Predictor
+from camserve.models.inference.preprocess import prepare
 from camserve.models.metadata import ModelMetadata
-from camserve.models.predictor import Predictor
-from camserve.models.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 

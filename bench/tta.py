@@ -2,7 +2,7 @@
 
 Gain: accuracy, log loss and expected calibration error on the checkpoint's validation photos (and on
 full-resolution photos with --fullres), each photo once plain and once with its mirror image averaged in,
-through the service's decoding and ``camserve.models.tta``. Cost: the bare forward of one photo (batch 1)
+through the service's decoding and ``camserve.models.inference.tta``. Cost: the bare forward of one photo (batch 1)
 against one photo's two views (batch 2), interleaved, on the same inputs.
 
     python bench/tta.py --data ../shared/data/catsdogs --fullres runs/fullres
@@ -23,10 +23,10 @@ import paired
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.predictor import Predictor
-from camserve.models.preprocess import prepare
+from camserve.models.inference.predictor import Predictor
+from camserve.models.inference.preprocess import prepare
+from camserve.models.inference.tta import average_mirror_views, mirror_views
 from camserve.models.runtimes import load_predictor
-from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.settings import Settings
 
 BATCH = 32

@@ -21,10 +21,10 @@ from typing import Any
 from common import RESULTS_DIR, environment, load_average_1m, write_results
 from paired import paired_interval, scores
 
-from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.evaluation import Evaluation, answers_changed, evaluate_folder
-from camserve.models.predictor import Predictor
+from camserve.models.evaluation.calibration import accuracy, log_loss
+from camserve.models.evaluation.folder import Evaluation, answers_changed, evaluate_folder
+from camserve.models.inference.predictor import Predictor
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 

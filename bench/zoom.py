@@ -36,13 +36,13 @@ from common import RESULTS_DIR, environment, load_average_1m, write_results
 from paired import paired_interval, scores
 
 from camserve.cli.evaluate import zoom_effect
-from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
-from camserve.models.evaluation import evaluate_folder
-from camserve.models.predictor import Prediction, Predictor
-from camserve.models.preprocess import PreparedPhoto, prepare
+from camserve.models.evaluation.calibration import accuracy, log_loss
+from camserve.models.evaluation.folder import evaluate_folder
+from camserve.models.inference.predictor import Prediction, Predictor
+from camserve.models.inference.preprocess import PreparedPhoto, prepare
+from camserve.models.inference.zoom import Combine, CropBox, ZoomRule, combine, crop_input, zoom_box
 from camserve.models.runtimes import load_predictor
-from camserve.models.zoom import Combine, CropBox, ZoomRule, combine, crop_input, zoom_box
 from camserve.service.settings import Settings
 
 BATCH = 32

@@ -2,13 +2,14 @@
 
 The installed package has three layers, each importing only from the ones below it:
 
-- ``camserve.models``: photo decoding, the network, checkpoints, the CAM maths, the runtimes, training;
+- ``camserve.models``: the network and checkpoints; inference (decoding, the CAM maths), runtimes, their
+  selection, graphs, evaluation, training;
 - ``camserve.service``: the FastAPI application (HTTP, batching, store, metrics);
 - ``camserve.cli``: the ``camserve`` command, which drives both.
 
 ``camserve.weights`` holds the committed checkpoint. In the repository ``models/``, ``service/`` and
-``weights/`` are top-level folders and ``camserve/`` links to them, so the checkout and the wheel import the
-same names.
+``weights/`` are top-level folders that ``pyproject.toml`` maps into ``camserve`` (``package-dir``), so the
+checkout and the wheel import the same names.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -4,11 +4,11 @@ Importing this package imports neither torch nor any runtime's library: those lo
 needs them (``camserve.models.network``, ``camserve.models.runtimes.torch``, ...).
 """
 
-from camserve.models.cam import class_cam, normalise, weighted_cam
-from camserve.models.decode import PhotoRejected, decode_photo
+from camserve.models.inference.cam import class_cam, normalise, weighted_cam
+from camserve.models.inference.decode import PhotoRejected, decode_photo
+from camserve.models.inference.predictor import Prediction, Predictor
+from camserve.models.inference.preprocess import PreparedPhoto, prepare
 from camserve.models.metadata import CheckpointError, ModelMetadata, load_metadata
-from camserve.models.predictor import Prediction, Predictor
-from camserve.models.preprocess import PreparedPhoto, prepare
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 
 __all__ = [

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The checkpoints camserve ships: inside the installed package, or through camserve/weights in a checkout.
+# The checkpoints camserve ships: camserve/weights in the installed package, the top-level weights/ in a checkout.
 # The cats-and-dogs resnet34 is the default model; the lesson's CIFAR-10 Resnet2 is served beside it.
 SHIPPED_WEIGHTS = Path(__file__).parent.parent / "weights" / "camserve-resnet34.safetensors"
 SHIPPED_CIFAR_WEIGHTS = SHIPPED_WEIGHTS.with_name("camserve-lesson7-resnet2.safetensors")

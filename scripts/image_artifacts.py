@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import requires
 from pathlib import Path
 
-from camserve.models.export import cached_onnx_export
+from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 
 # Needed to export, or by the PyTorch runtime; ONNX Runtime and OpenVINO serve the export without them.

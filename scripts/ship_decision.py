@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from camserve.models.gate import load_gate_record
+from camserve.models.evaluation.gate import load_gate_record
 
 MAX_FREE_COST = 1.25
 SETS = ("validation", "full_resolution")

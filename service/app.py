@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from camserve import __version__
-from camserve.models.predictor import Predictor
-from camserve.models.selection import RuntimeChoice
+from camserve.models.inference.predictor import Predictor
+from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.errors import install_error_handlers
 from camserve.service.group_commit import GroupCommitter
 from camserve.service.inference import InferenceEngine

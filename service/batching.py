@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from camserve.models.predictor import Prediction
+from camserve.models.inference.predictor import Prediction
 
 
 class Overloaded(RuntimeError):

@@ -7,8 +7,8 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
-from camserve.models.predictor import Prediction, Predictor, warm_up
-from camserve.models.tta import average_mirror_views, mirror_views
+from camserve.models.inference.predictor import Prediction, Predictor, warm_up
+from camserve.models.inference.tta import average_mirror_views, mirror_views
 from camserve.service.batching import DynamicBatcher
 from camserve.service.metrics import Metrics, Stage
 

@@ -10,8 +10,8 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from camserve.models.cam import class_cam, normalise, upsample, weighted_cam
-from camserve.models.decode import decode_photo
+from camserve.models.inference.cam import class_cam, normalise, upsample, weighted_cam
+from camserve.models.inference.decode import decode_photo
 
 
 class Colormap(StrEnum):

@@ -4,8 +4,8 @@ from typing import Any
 
 import numpy as np
 
+from camserve.models.inference.predictor import Prediction
 from camserve.models.metadata import ModelMetadata
-from camserve.models.predictor import Prediction
 from camserve.service.schemas import Classification, ModelInfo, Zoom
 
 

@@ -7,10 +7,10 @@ model sees exactly the single-model service. Names come from each checkpoint's m
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from camserve.models.inference.predictor import Predictor
 from camserve.models.metadata import ModelMetadata
-from camserve.models.predictor import Predictor
 from camserve.models.runtimes import load_predictor
-from camserve.models.selection import RuntimeChoice, choose_runtime
+from camserve.models.selection.runtime import RuntimeChoice, choose_runtime
 from camserve.service.inference import InferenceEngine
 from camserve.service.settings import Settings
 

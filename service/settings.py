@@ -1,4 +1,8 @@
-"""Service settings, read from ``CAMSERVE_*`` environment variables; the defaults are the documented ones."""
+"""Settings, read from ``CAMSERVE_*`` environment variables; the defaults are the documented ones.
+
+``ModelSettings`` is what every command needs to load and feed a model; ``Settings`` adds the web service's
+(stores, limits, connections). Offline commands read only the first, so a bad store or blob URL cannot stop
+``camserve train``."""
 
 from dataclasses import replace
 from functools import lru_cache
@@ -7,8 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from camserve.models.inference.predictor import DeviceChoice, PrecisionChoice
 from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
-from camserve.models.predictor import DeviceChoice, PrecisionChoice
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
 from camserve.service.blobs import check_blob_url
 from camserve.service.stores import check_store_url
@@ -16,11 +20,11 @@ from camserve.service.stores import check_store_url
 MIB = 1024 * 1024
 
 
-class Settings(BaseSettings):
+class ModelSettings(BaseSettings):
+    """Which model, where it runs, and the limits of what it reads: all an offline command needs."""
+
     model_config = SettingsConfigDict(env_prefix="CAMSERVE_", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Interface to listen on.")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
     device: DeviceChoice = Field("auto", description="'auto' picks CUDA when available, else CPU.")
     precision: PrecisionChoice = Field(
         "auto",
@@ -39,6 +43,28 @@ class Settings(BaseSettings):
     weights_path: Path = Field(
         SHIPPED_WEIGHTS, description="The default model: a safetensors file; its JSON lies beside it."
     )
+    max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
+    batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
+
+    _known_runtime = field_validator("backend")(check_runtime_name)
+
+    def runtime_request(self) -> RuntimeRequest:
+        """What these settings ask of the runtime that will serve the default model."""
+        return RuntimeRequest(
+            self.weights_path,
+            self.device,
+            self.precision,
+            self.onnx_cache_dir,
+            batch_size=self.batch_max_size,
+            choice_cache_dir=self.runtime_cache_dir,
+        )
+
+
+class Settings(ModelSettings):
+    """The model's settings and the web service's: what ``camserve serve`` reads."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
     extra_weights: list[Path] = Field(
         default_factory=lambda: [SHIPPED_CIFAR_WEIGHTS],
         description="More models served beside the default, picked per request with ?model=NAME (GET /models "
@@ -67,7 +93,6 @@ class Settings(BaseSettings):
         True, description="False: keep nothing; every POST answers as with ?store=false (the overlay inline)."
     )
     max_upload_bytes: int = Field(20 * MIB, ge=1024, description="Largest accepted upload, in bytes.")
-    max_pixels: int = Field(50_000_000, ge=1, description="Largest accepted photo, width x height.")
     render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")
     png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
     tta: bool = Field(
@@ -81,7 +106,6 @@ class Settings(BaseSettings):
         "of the full-resolution photo and combine the answers; a second forward for those photos. Its measured gain "
         "and cost are in the model card.",
     )
-    batch_max_size: int = Field(8, ge=1, le=256, description="Most photos in one forward pass; 1 turns batching off.")
     batch_max_wait_ms: float = Field(
         2.0, ge=0.0, le=1000.0, description="Longest a batch waits for photos still being decoded to join it."
     )
@@ -107,8 +131,6 @@ class Settings(BaseSettings):
         default_factory=list, description='Origins allowed to call the API from browsers, as JSON: ["https://a.b"].'
     )
 
-    _known_runtime = field_validator("backend")(check_runtime_name)
-
     @field_validator("store_url")
     @classmethod
     def _known_store(cls, url: str | None) -> str | None:
@@ -122,17 +144,6 @@ class Settings(BaseSettings):
     def store_location(self) -> str:
         """The store's URL: ``store_url``, or the SQLite file at ``store_path``."""
         return self.store_url or f"sqlite:///{self.store_path}"
-
-    def runtime_request(self) -> RuntimeRequest:
-        """What these settings ask of the runtime that will serve the default model."""
-        return RuntimeRequest(
-            self.weights_path,
-            self.device,
-            self.precision,
-            self.onnx_cache_dir,
-            batch_size=self.batch_max_size,
-            choice_cache_dir=self.runtime_cache_dir,
-        )
 
     def runtime_requests(self) -> list[RuntimeRequest]:
         """One per served model, the default first. An extra model's precision is ``auto``: a precision named for

@@ -1,14 +1,14 @@
 """CAM-guided zoom in the service: decide from the photo's own maps, cut the crop on a request thread, and
-send it through the same batching queue as every other photo (``camserve.models.zoom`` holds the rule)."""
+send it through the same batching queue as every other photo (``camserve.models.inference.zoom`` holds the rule)."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from camserve.models.predictor import Prediction
-from camserve.models.preprocess import PreparedPhoto
-from camserve.models.zoom import ZOOM_RULE, combine, crop_input, zoom_box
+from camserve.models.inference.predictor import Prediction
+from camserve.models.inference.preprocess import PreparedPhoto
+from camserve.models.inference.zoom import ZOOM_RULE, combine, crop_input, zoom_box
 from camserve.service.metrics import Stage
 from camserve.service.results import by_class
 from camserve.service.schemas import Box, Zoom

@@ -4,6 +4,7 @@ a fresh environment in another directory with no settings at all."""
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,20 @@ from tests.support.photos import CHELSEA
 from tests.support.servers import camserve_process
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_every_package_folder_is_listed_and_nothing_is_a_link() -> None:
+    """pyproject.toml maps folders into ``camserve`` by hand; a subpackage left off the list would be missing
+    from the wheel while every test in the checkout still passes."""
+    setuptools = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {"camserve.weights"}
+    for name, folder in setuptools["package-dir"].items():
+        for init in (REPOSITORY / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPOSITORY / folder).parts
+            found.add(".".join((name, *relative)))
+    assert set(setuptools["packages"]) == found
+    tracked = subprocess.run(["git", "ls-files", "-s"], cwd=REPOSITORY, capture_output=True, text=True, check=True)
+    assert not [line for line in tracked.stdout.splitlines() if line.startswith("120000")]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from camserve import __version__
 from camserve.cli import calibrate, cifar, evaluate, predict, quantize, serve, train
 from camserve.models.metadata import CheckpointError
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 __all__ = ["build_parser", "main"]
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings()
+        settings = getattr(args, "settings_type", ModelSettings)()
     except ValidationError as error:
         print(f"camserve: error: invalid CAMSERVE_* settings:\n{error}", file=sys.stderr)
         return 2

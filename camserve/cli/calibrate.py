@@ -10,15 +10,19 @@ from typing import Any
 import numpy as np
 
 from camserve.models.dataset import scan_image_folder, validation_indices
-from camserve.models.evaluation import evaluate_folder
+from camserve.models.evaluation.folder import evaluate_folder
 from camserve.models.files import atomic_write
 from camserve.models.metadata import load_metadata, metadata_path
 from camserve.models.runtimes import RuntimeRequest, load_predictor
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from camserve.models.calibration import Calibration, fit_temperature, plot_reliability  # SciPy: train extra
+def run(args: argparse.Namespace, settings: ModelSettings) -> int:
+    from camserve.models.evaluation.calibration import (  # SciPy: train extra
+        Calibration,
+        fit_temperature,
+        plot_reliability,
+    )
 
     weights = args.weights or settings.weights_path
     metadata = load_metadata(weights)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 ARCHIVE = Path("../shared/data/cifar10/cifar10-jpeg.tar.gz")
 
 
-def _config(args: argparse.Namespace, settings: Settings, architecture: str, run_dir: Path) -> Any:
+def _config(args: argparse.Namespace, settings: ModelSettings, architecture: str, run_dir: Path) -> Any:
     from camserve.models.cifar.trainer import CifarConfig
 
     return CifarConfig(
@@ -39,7 +39,7 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def train(args: argparse.Namespace, settings: Settings) -> int:
+def train(args: argparse.Namespace, settings: ModelSettings) -> int:
     from camserve.models.cifar.trainer import FINAL_FILE, CifarTrainer
 
     try:
@@ -54,7 +54,7 @@ def train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def table(args: argparse.Namespace, settings: Settings) -> int:
+def table(args: argparse.Namespace, settings: ModelSettings) -> int:
     from camserve.models.cifar.ablation import ALL_NETWORKS, TABLE_MARKDOWN, run_table
 
     networks = args.networks.split(",") if args.networks else list(ALL_NETWORKS)
@@ -69,13 +69,13 @@ def table(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace, settings: Settings) -> int:
+def evaluate(args: argparse.Namespace, settings: ModelSettings) -> int:
     import torch
 
     from camserve.models.checkpoint import load_checkpoint
     from camserve.models.cifar.archive import load_cifar
     from camserve.models.cifar.evaluation import limited_test_indices, score
-    from camserve.models.devices import inference_step, resolve_device, resolve_precision
+    from camserve.models.selection.devices import inference_step, resolve_device, resolve_precision
 
     try:
         _threads(args)

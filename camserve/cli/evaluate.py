@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
-from camserve.models.calibration import accuracy, log_loss
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
-from camserve.models.evaluation import Evaluation, answers_changed, evaluate_folder
-from camserve.models.predictor import Predictor
+from camserve.models.evaluation.calibration import accuracy, log_loss
+from camserve.models.evaluation.folder import Evaluation, answers_changed, evaluate_folder
+from camserve.models.inference.predictor import Predictor
+from camserve.models.inference.zoom import ZOOM_RULE, ZoomRule
 from camserve.models.runtimes import load_predictor
-from camserve.models.zoom import ZOOM_RULE, ZoomRule
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ModelSettings) -> int:
     if args.zoom and (args.tta or args.maps):
         print("camserve evaluate: error: --zoom is scored on its own, not with --tta or --maps", file=sys.stderr)
         return 2
@@ -97,11 +97,11 @@ def format_zoom_effect(effect: dict[str, Any]) -> str:
 
 
 def _maps(
-    args: argparse.Namespace, settings: Settings, predictor: Predictor, folder: ImageFolder, indices: list[int]
+    args: argparse.Namespace, settings: ModelSettings, predictor: Predictor, folder: ImageFolder, indices: list[int]
 ) -> int:
-    """``--maps``: how faithful the heatmaps are (camserve.models.faithfulness); torch loads only here."""
+    """``--maps``: how faithful the heatmaps are (camserve.models.evaluation.faithfulness); torch loads only here."""
     from camserve.models.checkpoint import load_checkpoint
-    from camserve.models.faithfulness import evaluate_maps, format_report, plot_curves
+    from camserve.models.evaluation.faithfulness import evaluate_maps, format_report, plot_curves
     from camserve.models.network import CamNetwork
 
     network, metadata = load_checkpoint(settings.weights_path)

@@ -6,15 +6,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from camserve.models.decode import PhotoRejected
-from camserve.models.preprocess import prepare
+from camserve.models.inference.decode import PhotoRejected
+from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.render import Colormap, Picture, RenderRequest, render
 from camserve.service.results import classify
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ModelSettings) -> int:
     predictor = load_predictor(settings.backend, settings.runtime_request())
     if args.overlay_dir:
         args.overlay_dir.mkdir(parents=True, exist_ok=True)

@@ -15,30 +15,30 @@ from typing import Any
 
 from camserve.cli.arguments import at_least, proportion
 from camserve.models.dataset import ImageFolder, recorded_split, scan_image_folder, validation_indices
-from camserve.models.export import cached_onnx_export
-from camserve.models.files import file_sha256
-from camserve.models.gate import (
+from camserve.models.evaluation.gate import (
     GATE,
     GateFigures,
     GateRecord,
     gate_record_path,
     int8_files,
 )
-from camserve.models.hardware import cpu_model_name, precision_flags, usable_cores
+from camserve.models.files import file_sha256
+from camserve.models.graphs.export import cached_onnx_export
+from camserve.models.inference.predictor import Predictor
 from camserve.models.metadata import load_metadata
-from camserve.models.predictor import Predictor
 from camserve.models.runtimes import RuntimeRequest, load_predictor
-from camserve.service.settings import Settings
+from camserve.models.selection.hardware import cpu_model_name, precision_flags, usable_cores
+from camserve.service.settings import ModelSettings
 
 PhotoSets = dict[str, tuple[ImageFolder, list[int]]]
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ModelSettings) -> int:
     # NNCF and OpenVINO load here only: serving int8 needs neither NNCF nor this command.
     import openvino
 
-    from camserve.models.gate import compare
-    from camserve.models.quantize import (
+    from camserve.models.evaluation.gate import compare
+    from camserve.models.graphs.quantize import (
         control_photos,
         draw_training_photos,
         model_inputs,

@@ -72,4 +72,4 @@ def add_parser(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP service (settings from CAMSERVE_* variables)")
     serve.add_argument("--host", help="interface to listen on (default: CAMSERVE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: CAMSERVE_PORT or 8000)")
-    serve.set_defaults(handler=run)
+    serve.set_defaults(handler=run, settings_type=Settings)

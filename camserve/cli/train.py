@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least, fraction, proportion, sizes
-from camserve.service.settings import Settings
+from camserve.service.settings import ModelSettings
 
 # Options whose value, when given, goes to TrainConfig under the same name.
 CONFIG_OPTIONS = (
@@ -31,7 +31,7 @@ CONFIG_OPTIONS = (
 REGULARISATION_OPTIONS = ("mixup_alpha", "cutmix_alpha", "ema_decay", "stochastic_depth")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: ModelSettings) -> int:
     import torch
 
     from camserve.models.training.distill import LossWeights

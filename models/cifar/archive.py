@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from camserve.models.decode import PhotoRejected, decode_photo
 from camserve.models.files import atomic_write, file_sha256
-from camserve.models.preprocess import squash
+from camserve.models.inference.decode import PhotoRejected, decode_photo
+from camserve.models.inference.preprocess import squash
 
 SPLITS = ("train", "test")
 SIDE = 32

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from camserve.models.calibration import accuracy, log_loss
 from camserve.models.cifar.augment import pad_crop_flip
 from camserve.models.classmap_network import ClassMapNetwork
-from camserve.models.devices import Precision, autocast
+from camserve.models.evaluation.calibration import accuracy, log_loss
 from camserve.models.metadata import ModelMetadata
+from camserve.models.selection.devices import Precision, autocast
 from camserve.models.training.augment import standardise
 
 TTA_AUGMENTED_VIEWS = 4

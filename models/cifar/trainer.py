@@ -24,7 +24,10 @@ from camserve.models.cifar.augment import pad_crop_flip
 from camserve.models.cifar.evaluation import limited_test_indices, score
 from camserve.models.cifar.recipes import RECIPES
 from camserve.models.cifar.schedule import Recipe
-from camserve.models.devices import (
+from camserve.models.files import atomic_write
+from camserve.models.metadata import ModelMetadata
+from camserve.models.network import build_network
+from camserve.models.selection.devices import (
     DeviceChoice,
     Precision,
     PrecisionChoice,
@@ -32,9 +35,6 @@ from camserve.models.devices import (
     resolve_device,
     training_precision,
 )
-from camserve.models.files import atomic_write
-from camserve.models.metadata import ModelMetadata
-from camserve.models.network import build_network
 from camserve.models.training.augment import standardise
 from camserve.models.training.history import (
     append_epoch,

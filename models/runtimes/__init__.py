@@ -18,10 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from camserve.models.predictor import DeviceChoice, PrecisionChoice, Predictor
+from camserve.models.inference.predictor import DeviceChoice, PrecisionChoice, Predictor
 
 if TYPE_CHECKING:
-    from camserve.models.selection import RuntimeChoice
+    from camserve.models.selection.runtime import RuntimeChoice
 
 __all__ = [
     "AUTO",
@@ -70,11 +70,11 @@ def check_runtime_name(choice: str) -> str:
 def load_predictor(choice: "str | RuntimeChoice", request: RuntimeRequest) -> Predictor:
     """The one factory for predictors: the service, the command line and the benchmarks all load through it.
 
-    ``choice`` is a ``CAMSERVE_BACKEND`` value (``auto`` is settled by ``camserve.models.selection``, which
+    ``choice`` is a ``CAMSERVE_BACKEND`` value (``auto`` is settled by ``camserve.models.selection.runtime``, which
     may time the candidates first) or a choice already made. A missing or bad
     checkpoint raises ``CheckpointError`` with a one-line reason.
     """
-    from camserve.models.selection import RuntimeChoice, choose_runtime
+    from camserve.models.selection.runtime import RuntimeChoice, choose_runtime
 
     chosen = choice if isinstance(choice, RuntimeChoice) else choose_runtime(choice, request)
     module = importlib.import_module(f"{__name__}.{chosen.runtime}")

@@ -1,4 +1,4 @@
-"""ONNX Runtime on the CPU, in fp32: the checkpoint's ONNX export (``camserve.models.export``), run without torch.
+"""ONNX Runtime on the CPU, in fp32: the checkpoint's ONNX export (``camserve.models.graphs.export``), no torch.
 
 On these cores ONNX Runtime ran the resnet34-CAM forward 1.7x faster than eager PyTorch at batch 1 and
 1.15x at batch 8 and 16 (interleaved, same inputs), with the same answers to 1e-6.
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
-from camserve.models.hardware import usable_cores
+from camserve.models.graphs.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
+from camserve.models.inference.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.metadata import ModelMetadata, load_metadata
-from camserve.models.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
+from camserve.models.selection.hardware import usable_cores
 
 __all__ = ["PRECISIONS", "OnnxRuntimePredictor", "load"]
 

@@ -1,7 +1,7 @@
-"""OpenVINO on the CPU: fp32 and bf16 from the checkpoint's ONNX export (``camserve.models.export``), int8
+"""OpenVINO on the CPU: fp32 and bf16 from the checkpoint's ONNX export (``camserve.models.graphs.export``), int8
 from the graph ``camserve quantize`` made beside the weights. No torch once the export exists.
 
-int8 is served only while the gate record beside the weights (``camserve.models.gate``) says it passed, for
+int8 is served only while the gate record beside the weights (``camserve.models.evaluation.gate``) says it passed, for
 these weights and this very graph. bf16 is refused on CPUs without native bf16 (OpenVINO would emulate it,
 slower than fp32); it is served when asked for, and chosen by ``auto`` only once the gate passed it too.
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import openvino
 
-from camserve.models.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
-from camserve.models.gate import gate_record_path, int8_files, load_gate_record
-from camserve.models.hardware import usable_cores
+from camserve.models.evaluation.gate import gate_record_path, int8_files, load_gate_record
+from camserve.models.graphs.export import INPUT_NAME, OUTPUT_NAMES, cached_onnx_export
+from camserve.models.inference.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.metadata import ModelMetadata, load_metadata
-from camserve.models.predictor import Precision, Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import AUTO, RuntimeRequest
+from camserve.models.selection.hardware import usable_cores
 
 __all__ = ["PRECISIONS", "OpenVinoPredictor", "compile_for_cpu", "gated_int8", "load", "native_bf16"]
 

@@ -10,11 +10,11 @@ from torch import nn
 
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.classmap_network import ClassMapNetwork
-from camserve.models.devices import Precision, autocast, resolve_device, resolve_precision
-from camserve.models.hardware import usable_cores
+from camserve.models.inference.predictor import Prediction, calibrated_probabilities, check_batch
 from camserve.models.metadata import ModelMetadata
-from camserve.models.predictor import Prediction, calibrated_probabilities, check_batch
 from camserve.models.runtimes import RuntimeRequest
+from camserve.models.selection.devices import Precision, autocast, resolve_device, resolve_precision
+from camserve.models.selection.hardware import usable_cores
 
 __all__ = ["PRECISIONS", "TorchPredictor", "capture_output", "load"]
 

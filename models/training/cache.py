@@ -14,9 +14,9 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from camserve.models.dataset import ImageFolder
-from camserve.models.decode import PhotoRejected, decode_photo
 from camserve.models.files import atomic_write
-from camserve.models.preprocess import squash
+from camserve.models.inference.decode import PhotoRejected, decode_photo
+from camserve.models.inference.preprocess import squash
 
 CACHE_MAX_PIXELS = 100_000_000
 

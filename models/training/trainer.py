@@ -20,7 +20,9 @@ from tqdm import tqdm
 from camserve.models.checkpoint import save_checkpoint
 from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.dataset import ImageFolder, Split, scan_image_folder
-from camserve.models.devices import (
+from camserve.models.files import atomic_write
+from camserve.models.metadata import ModelMetadata
+from camserve.models.selection.devices import (
     DeviceChoice,
     Precision,
     PrecisionChoice,
@@ -28,8 +30,6 @@ from camserve.models.devices import (
     resolve_device,
     training_precision,
 )
-from camserve.models.files import atomic_write
-from camserve.models.metadata import ModelMetadata
 from camserve.models.training.augment import Augmentation, resize_batch, standardise
 from camserve.models.training.cache import cached_images
 from camserve.models.training.distill import LossWeights, Student, training_loss

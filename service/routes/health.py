@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from camserve.models.selection import RuntimeChoice
+from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.results import model_info
 from camserve.service.schemas import Readiness, RuntimeCandidate, RuntimeSelection, Storage
 from camserve.service.state import AppState, get_state

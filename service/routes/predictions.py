@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from camserve.models.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
-from camserve.models.predictor import Prediction
-from camserve.models.preprocess import prepare
+from camserve.models.inference.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
+from camserve.models.inference.predictor import Prediction
+from camserve.models.inference.preprocess import prepare
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage

@@ -16,7 +16,7 @@ from PIL import Image
 from starlette.datastructures import UploadFile
 
 from camserve.models.checkpoint import load_checkpoint
-from camserve.models.preprocess import to_model_input
+from camserve.models.inference.preprocess import to_model_input
 from tests.support.photos import CHELSEA, STORED_FOR_ORIENTATION, encode, exif_with_orientation
 
 pytest.importorskip("litserve", reason="the peer needs LitServe: pip install -e '.[bench]'")

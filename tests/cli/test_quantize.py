@@ -7,7 +7,7 @@ import pytest
 
 from camserve.cli import main
 from camserve.models.dataset import Split, scan_image_folder
-from camserve.models.gate import gate_record_path, int8_files, load_gate_record
+from camserve.models.evaluation.gate import gate_record_path, int8_files, load_gate_record
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.openvino import load
 from tests.support.networks import write_tiny_checkpoint

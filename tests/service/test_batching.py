@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from camserve.models.predictor import Prediction
+from camserve.models.inference.predictor import Prediction
 from camserve.service.batching import DynamicBatcher, Overloaded, ShuttingDown
 from tests.support.aio import run_in_own_loop
 

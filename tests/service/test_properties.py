@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from camserve.models.cam import class_cam, normalise, upsample, weighted_cam
-from camserve.models.decode import DecodedPhoto, PhotoRejected, decode_photo
+from camserve.models.inference.cam import class_cam, normalise, upsample, weighted_cam
+from camserve.models.inference.decode import DecodedPhoto, PhotoRejected, decode_photo
 from camserve.service.render import Colormap, colorize, select_cam
 from tests.support.photos import encode
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camserve.models.cam import upsample
+from camserve.models.inference.cam import upsample
 from camserve.service.render import OUTLINE_RGB, Colormap, blend, colorize, draw_outline, encode_png, select_cam
 
 MAP_SIZE = 7

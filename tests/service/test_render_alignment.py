@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camserve.models.preprocess import prepare
+from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.render import Colormap, Picture, RenderRequest, render
 from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation, photo_with_patch

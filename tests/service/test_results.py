@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from camserve.cli import main
+from camserve.models.inference.predictor import Prediction
 from camserve.models.metadata import ModelMetadata
-from camserve.models.predictor import Prediction
 from camserve.service.results import classify
 from tests.support.photos import CHELSEA
 from tests.support.servers import post

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 import camserve
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.runtimes.torch import TorchPredictor
-from camserve.models.selection import Measurement, RuntimeChoice
+from camserve.models.selection.runtime import Measurement, RuntimeChoice
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
 from tests.support.servers import wait_until_ready

@@ -14,11 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from camserve.models.predictor import Prediction
-from camserve.models.preprocess import prepare
+from camserve.models.inference.predictor import Prediction
+from camserve.models.inference.preprocess import prepare
+from camserve.models.inference.tta import average_mirror_views, mirror_views
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor
-from camserve.models.tta import average_mirror_views, mirror_views
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
 from tests.support.photos import CHELSEA, encode, exif_with_orientation, random_photo

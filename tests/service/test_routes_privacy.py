@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
-from camserve.models.decode import CorruptPhoto
+from camserve.models.inference.decode import CorruptPhoto
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
 from camserve.service.routes import predictions

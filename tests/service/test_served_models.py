@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from camserve.models.selection import RuntimeChoice
+from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.served_models import ServedModel, ServedModels, UnknownModel
 
 

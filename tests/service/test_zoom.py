@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from camserve.models.preprocess import prepare
+from camserve.models.inference.preprocess import prepare
+from camserve.models.inference.tta import average_mirror_views, mirror_views
+from camserve.models.inference.zoom import ZOOM_RULE, CropBox, combine, crop_input
 from camserve.models.runtimes.torch import TorchPredictor
-from camserve.models.tta import average_mirror_views, mirror_views
-from camserve.models.zoom import ZOOM_RULE, CropBox, combine, crop_input
 from camserve.service.app import create_app
 from camserve.service.render import OUTLINE_RGB, select_cam
 from camserve.service.settings import Settings

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.nn import functional
 
-from camserve.models.cam import weighted_cam
 from camserve.models.checkpoint import load_checkpoint, save_checkpoint
 from camserve.models.cifar.networks import LESSON_NETWORKS, BnLayer, LessonNetwork, ResnetLayer
+from camserve.models.inference.cam import weighted_cam
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import architectures, build_network
 from camserve.models.runtimes import RuntimeRequest, load_predictor

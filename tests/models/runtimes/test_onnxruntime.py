@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from camserve.models import export
 from camserve.models.checkpoint import load_checkpoint, save_checkpoint
-from camserve.models.export import cached_onnx_export, export_onnx
+from camserve.models.graphs import export
+from camserve.models.graphs.export import cached_onnx_export, export_onnx
 from camserve.models.metadata import CheckpointError
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor

@@ -9,9 +9,9 @@ import numpy as np
 import openvino
 import pytest
 
-from camserve.models.gate import gate_record_path, int8_files, load_gate_record
+from camserve.models.evaluation.gate import gate_record_path, int8_files, load_gate_record
+from camserve.models.inference.preprocess import prepare
 from camserve.models.metadata import SHIPPED_WEIGHTS, load_metadata
-from camserve.models.preprocess import prepare
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.openvino import OpenVinoPredictor, load, native_bf16
 from camserve.models.runtimes.torch import TorchPredictor

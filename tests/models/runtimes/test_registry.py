@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from camserve.models.export import cached_onnx_export
+from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.metadata import SHIPPED_WEIGHTS, CheckpointError
 from camserve.models.runtimes import RuntimeRequest, load_predictor, runtime_names
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
+from camserve.models.inference.preprocess import squash, to_model_input
 from camserve.models.metadata import ModelMetadata
-from camserve.models.preprocess import squash, to_model_input
 from camserve.models.training.augment import Augmentation, resize_batch, standardise
 
 NO_CROP_NO_JITTER = Augmentation(min_area=1.0, min_aspect=1.0, max_aspect=1.0, jitter=0.0)

@@ -10,7 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from camserve.models.dataset import scan_image_folder
-from camserve.models.preprocess import squash
+from camserve.models.inference.preprocess import squash
 from camserve.models.training import cache as cache_module
 from camserve.models.training.cache import cached_images, decode_all
 

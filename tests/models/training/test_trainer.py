@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from camserve.models import devices
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.dataset import Split, scan_image_folder
+from camserve.models.inference.preprocess import prepare
 from camserve.models.metadata import metadata_path
-from camserve.models.preprocess import prepare
+from camserve.models.selection import devices
 from camserve.models.training import teacher_targets
 from camserve.models.training.augment import standardise
 from camserve.models.training.history import read_history

@@ -1,0 +1,2 @@
+"""Where and how a checkpoint runs on this machine: what the hardware offers, torch's device and precision, and
+which runtime serves (measured for ``CAMSERVE_BACKEND=auto``)."""
