@@ -9,8 +9,8 @@ from camserve.models.evaluation.gate import GateRecord, gate_record_path
 from camserve.models.files import file_sha256
 from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.runtimes import RuntimeRequest, load_predictor
-from camserve.models.selection.runtime import Measurement, RuntimeChoice, choose_runtime, measure_runtime
 from camserve.models.selection import runtime as selection
+from camserve.models.selection.runtime import Measurement, RuntimeChoice, choose_runtime, measure_runtime
 
 
 @pytest.fixture
