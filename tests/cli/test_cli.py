@@ -46,6 +46,18 @@ def test_invalid_settings_are_reported(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "invalid CAMSERVE_* settings" in capsys.readouterr().err
 
 
+def test_offline_commands_read_only_the_model_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service setting that is wrong (here a blob store with no scheme it knows) stops ``serve``, and nothing
+    that never opens the service."""
+    monkeypatch.setenv("CAMSERVE_BLOB_URL", "ftp://nowhere")
+    assert main(["predict", str(CHELSEA)]) == 0
+    assert capsys.readouterr().out.startswith(f"{CHELSEA}: ")
+    assert main(["serve"]) == 2
+    assert "invalid CAMSERVE_* settings" in capsys.readouterr().err
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     with serve_camserve(tmp_path / "store.sqlite3") as base:
