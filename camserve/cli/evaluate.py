@@ -4,16 +4,16 @@ import argparse
 import json
 import random
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
 from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
-from camserve.models.evaluation.calibration import accuracy, log_loss
-from camserve.models.evaluation.folder import Evaluation, answers_changed, evaluate_folder
+from camserve.models.evaluation.folder import evaluate_folder
+from camserve.models.evaluation.zoom_effect import format_zoom_effect, zoom_effect
 from camserve.models.inference.predictor import Predictor
-from camserve.models.inference.zoom import ZOOM_RULE, ZoomRule
+from camserve.models.inference.zoom import ZOOM_RULE
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import ModelSettings
 
@@ -66,34 +66,6 @@ def run(args: argparse.Namespace, settings: ModelSettings) -> int:
         for name, reason in evaluation.failures:
             print(f"unreadable: {name}: {reason}", file=sys.stderr)
     return 1 if evaluation.failures else 0
-
-
-def zoom_effect(evaluation: Evaluation, rule: ZoomRule) -> dict[str, Any]:
-    """What a zoom ``rule`` did to these photos: how many it zoomed, and the scores without it."""
-    if evaluation.unzoomed is None or evaluation.zoomed is None:
-        raise ValueError("the evaluation was run without zoom")
-    labels, unzoomed = evaluation.labels, evaluation.unzoomed
-    fixed, broken = answers_changed(unzoomed, evaluation.probabilities, labels)
-    return {
-        "rule": asdict(rule),
-        "photos_zoomed": int(evaluation.zoomed.sum()),
-        "fraction_zoomed": float(evaluation.zoomed.mean()),
-        "without_zoom": {"accuracy": accuracy(unzoomed, labels), "log_loss": log_loss(unzoomed, labels)},
-        "answers_fixed": fixed,
-        "answers_broken": broken,
-    }
-
-
-def format_zoom_effect(effect: dict[str, Any]) -> str:
-    without = effect["without_zoom"]
-    return "\n".join(
-        [
-            f"zoomed    {effect['photos_zoomed']} photos ({effect['fraction_zoomed']:.1%})",
-            f"without   accuracy {without['accuracy']:.4f}, log loss {without['log_loss']:.4f}",
-            f"answers   {effect['answers_fixed']} fixed, {effect['answers_broken']} broken by the zoom",
-            "rule      " + ", ".join(f"{name} {value}" for name, value in effect["rule"].items()),
-        ]
-    )
 
 
 def _maps(
