@@ -4,7 +4,7 @@ Each tile is the service's own overlay (same decode, preprocessing, CAM, upsampl
 white cross on the heatmap's peak and a caption: predicted label, its probability, and the true label
 (red when wrong). Write it outside the repository: the photos are research-only data.
 
-    python bench/cam_contact_sheet.py --data ../shared/data/catsdogs --out runs/cam-contact-sheet.png
+    python -m bench.cam_contact_sheet --data ../shared/data/catsdogs --out runs/cam-contact-sheet.png
 """
 
 import argparse
@@ -34,7 +34,7 @@ def tile(photo_bytes: bytes, caption: str, wrong: bool, prediction: Prediction, 
     png = render(photo_bytes, prediction.class_maps, prediction.probabilities, request, max_pixels, 1)
     overlay = Image.open(io.BytesIO(png)).convert("RGB").resize((TILE, TILE))
     cam = upsample(select_cam(prediction.class_maps, prediction.probabilities, None), TILE, TILE)
-    peak_y, peak_x = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    peak_y, peak_x = (int(index) for index in np.unravel_index(int(np.argmax(cam)), cam.shape))
     draw = ImageDraw.Draw(overlay)
     draw.line([(peak_x - 8, peak_y), (peak_x + 8, peak_y)], fill="white", width=3)
     draw.line([(peak_x, peak_y - 8), (peak_x, peak_y + 8)], fill="white", width=3)
@@ -45,7 +45,11 @@ def tile(photo_bytes: bytes, caption: str, wrong: bool, prediction: Prediction, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cam_contact_sheet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--data", type=Path, required=True, help="the training image folder")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write (outside the repository)")
     parser.add_argument("--count", type=int, default=50)

@@ -7,8 +7,8 @@ not a measured epoch: say so wherever the figures are quoted.
 
 Run from the repository root, in the project's venv::
 
-    python bench/cifar_epoch.py --batches 20
-    CAMSERVE_DEVICE=cuda python bench/cifar_epoch.py --batches 100
+    python -m bench.cifar_epoch --batches 20
+    CAMSERVE_DEVICE=cuda python -m bench.cifar_epoch --batches 100
 
 Prints a table and writes bench/results/cifar_epoch.json.
 """
@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from common import RESULTS_DIR, environment, load_average_1m, write_results
 
+from bench.lib.paths import RESULTS_DIR
 from camserve.models.cifar.ablation import ALL_NETWORKS
 from camserve.models.cifar.evaluation import score
 from camserve.models.cifar.recipes import RECIPES
 from camserve.models.cifar.trainer import CifarConfig, CifarTrainer
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 from camserve.service.settings import Settings
 
 ARCHIVE = Path("../shared/data/cifar10/cifar10-jpeg.tar.gz")
@@ -58,7 +59,9 @@ def measure(trainer: CifarTrainer, batches: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cifar_epoch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--archive", type=Path, default=ARCHIVE)
     parser.add_argument("--cache-dir", type=Path, default=Path("runs/cache"))
     parser.add_argument("--batches", type=int, default=20, help="timed steps per network (after 2 warm-up steps)")
@@ -103,7 +106,7 @@ def main() -> None:
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": rows,
-        "environment": environment(load_before, load_average_1m()),
+        "environment": machine_facts(load_before, load_average_1m()),
     }
     write_results(RESULTS_DIR / "cifar_epoch.json", results)
 

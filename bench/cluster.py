@@ -18,20 +18,17 @@ them elsewhere, so their work slows the forward of the request that caused it.
 
 Run from the repository root, in the project's venv (as root, the harness installs PostgreSQL and HAProxy)::
 
-    python bench/cluster.py balancer
-    python bench/cluster.py balancer --concurrency 1 16 --rounds 4 --requests 200
-    python bench/cluster.py store --rounds 8 --requests 40
+    python -m bench.cluster balancer
+    python -m bench.cluster balancer --concurrency 1 16 --rounds 4 --requests 200
+    python -m bench.cluster store --rounds 8 --requests 40
 
 Writes bench/results/cluster_balancer.json or bench/results/cluster_store.json.
 """
 
 import argparse
 import asyncio
-import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -42,42 +39,15 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from common import (
-    RESULTS_DIR,
-    environment,
-    free_port,
-    jpeg_bytes,
-    load_average_1m,
-    server_process,
-    synthetic_photo,
-    write_results,
-)
-from compare import turns
-from load import api_headers, build_photos, cpu_seconds, drive, summarise, uploads
-from request_cost import PHOTO_SIZE, STAGES, block, warmed_servers
-from request_cost import summarise as stage_means
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-SCRIPT = REPOSITORY / "scripts" / "cluster.sh"
-UP_TIMEOUT_S = 900
-
-
-@contextmanager
-def cluster(*args: str, **env: str) -> Iterator[dict[str, str]]:
-    """``cluster.sh up ARGS`` with ``env``; its cluster.env (with CLUSTER_DIR); ``down`` afterwards."""
-    directory = tempfile.mkdtemp(prefix="camserve-bench-cluster-")
-    env = {**env, "CLUSTER_DIR": directory}
-    try:
-        subprocess.run([str(SCRIPT), "up", *args], env=_with(env), check=True, timeout=UP_TIMEOUT_S)
-        lines = (Path(directory) / "cluster.env").read_text().splitlines()
-        yield dict(line.split("=", 1) for line in lines if "=" in line)
-    finally:
-        if (Path(directory) / "cluster.env").exists():
-            subprocess.run([str(SCRIPT), "down"], env=_with(env), check=False, timeout=300)
-
-
-def _with(env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **env}
+from bench.lib.cluster import cluster
+from bench.lib.load_generator import drive, summarise, uploads
+from bench.lib.paths import RESULTS_DIR
+from bench.lib.photos import Photo, build_photos, jpeg_bytes, synthetic_photo
+from bench.lib.results import medians
+from bench.lib.server import api_headers, cpu_seconds, free_port, server_process
+from bench.lib.stage_costs import PHOTO_SIZE, STAGES, block, stage_means, warmed_servers
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 
 
 @contextmanager
@@ -121,7 +91,7 @@ def cpu_of(processes: list[psutil.Process]) -> float:
 
 
 async def timed_round(
-    url: str, photos: list[Any], concurrency: int, requests: int, processes: list[psutil.Process]
+    url: str, photos: list[Photo], concurrency: int, requests: int, processes: list[psutil.Process]
 ) -> dict[str, Any]:
     async with uploads(url, api_headers(), concurrency) as http:
         await drive(http, photos, concurrency, concurrency)
@@ -131,12 +101,6 @@ async def timed_round(
         wall_s = time.perf_counter() - started
         cpu_s = cpu_of(processes) - cpu_before
     return {**summarise(outcomes, wall_s), "cluster_cpu_ms_per_request": round(1000.0 * cpu_s / requests, 2)}
-
-
-def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
-    """The median over rounds, of those that have the figure (a round with no success has no latency)."""
-    values = [run[key] for run in runs if run[key] is not None]
-    return round(statistics.median(values), 2) if values else None
 
 
 CONFIGURATIONS = {"direct": "replica 1, no balancer", "lb-1": "HAProxy, replica 1", "lb-2": "HAProxy, 2 replicas"}
@@ -157,20 +121,16 @@ def balancer(args: argparse.Namespace) -> None:
                 rounds[side].append(level)
                 cells = "  ".join(f"{key} {level[key]}" for key in ROUND_COLUMNS)
                 print(f"  c{concurrency} round {index} {side}: {cells}", file=sys.stderr)
-            medians = {side: {key: median_of(runs, key) for key in ROUND_COLUMNS} for side, runs in rounds.items()}
-            levels.append({"concurrency": concurrency, "median": medians, "rounds": rounds})
+            medians_by_side = {side: medians(runs, ROUND_COLUMNS) for side, runs in rounds.items()}
+            levels.append({"concurrency": concurrency, "median": medians_by_side, "rounds": rounds})
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "configurations": {
-            "direct": "replica 1, no balancer",
-            "lb-1": "HAProxy, replica 1",
-            "lb-2": "HAProxy, 2 replicas",
-        },
+        "configurations": CONFIGURATIONS,
         "store": "postgresql+s3",
         "photos": {"origin": origin, "count": len(photos)},
         "requests_per_round": args.requests,
         "levels": levels,
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     output = args.output or RESULTS_DIR / "cluster_balancer.json"
     write_results(output, results)
@@ -179,8 +139,8 @@ def balancer(args: argparse.Namespace) -> None:
     print(f"{'':>12}" + "".join(f"{key:>{width}}" for key, width in zip(ROUND_COLUMNS, widths, strict=True)))
     for level in levels:
         for side, median in level["median"].items():
-            cells = (f"{median[key]:>{width}}" for key, width in zip(ROUND_COLUMNS, widths, strict=True))
-            print(f"{'c' + str(level['concurrency']) + ' ' + side:>12}" + "".join(cells))
+            row = (f"{median[key]:>{width}}" for key, width in zip(ROUND_COLUMNS, widths, strict=True))
+            print(f"{'c' + str(level['concurrency']) + ' ' + side:>12}" + "".join(row))
     print(f"wrote {output}")
 
 
@@ -205,7 +165,7 @@ def store(args: argparse.Namespace) -> None:
             "postgresql+s3": {**aws, "CAMSERVE_STORE_URL": database, "CAMSERVE_BLOB_URL": env["CAMSERVE_BLOB_URL"]},
         }
         clients = warmed_servers(stack, configs, photo, "camserve-store-cost-")
-        servers = {side: server_process(client.base_url.port) for side, client in clients.items()}
+        servers = {side: server_process(client) for side, client in clients.items()}
         backing = cluster_processes(env, [])
         blocks: dict[str, list[dict[str, Any]]] = {side: [] for side in configs}
         cpu_s = {side: {"camserve": 0.0, "postgresql_and_s3": 0.0} for side in configs}
@@ -232,7 +192,7 @@ def store(args: argparse.Namespace) -> None:
         "client_p50_ms_over_sqlite": {
             side: round(figures[side]["client_p50_ms"] - figures["sqlite"]["client_p50_ms"], 2) for side in configs
         },
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     output = args.output or RESULTS_DIR / "cluster_store.json"
     write_results(output, results)
@@ -250,7 +210,7 @@ def store(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     through = commands.add_parser("balancer", help="one replica against two, through HAProxy")
     through.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="levels (default 1 16)")

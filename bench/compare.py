@@ -7,21 +7,20 @@ same photos, so both see the same drift. Each round and the medians are printed;
 
 Run from the repository root, in the project's venv::
 
-    python bench/compare.py --a CAMSERVE_BATCH_MAX_SIZE=8 --b CAMSERVE_BATCH_MAX_SIZE=16
-    python bench/compare.py --concurrency 1 --a CAMSERVE_BACKEND=torch --b CAMSERVE_BACKEND=onnxruntime
+    python -m bench.compare --a CAMSERVE_BATCH_MAX_SIZE=8 --b CAMSERVE_BATCH_MAX_SIZE=16
+    python -m bench.compare --concurrency 1 --a CAMSERVE_BACKEND=torch --b CAMSERVE_BACKEND=onnxruntime
 
 A change in code against the commit before it: check that commit out beside this one and put it first on
 the server's path (the environment reaches the server, and PYTHONPATH wins over the editable install)::
 
     git worktree add /tmp/baseline HEAD~1
-    python bench/compare.py --a PYTHONPATH=/tmp/baseline --b CAMSERVE_MAX_CONNECTIONS=1000
+    python -m bench.compare --a PYTHONPATH=/tmp/baseline --b CAMSERVE_MAX_CONNECTIONS=1000
 
 Writes bench/results/compare.json.
 """
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -29,10 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, environment, load_average_1m, running_server, server_process, write_results
-from load import api_headers, build_photos, parse_env, run_level
+from bench.lib.load_generator import LEVEL_MEDIANS, run_level
+from bench.lib.paths import RESULTS_DIR
+from bench.lib.photos import build_photos
+from bench.lib.results import medians
+from bench.lib.server import api_headers, parse_env, running_server, server_process
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 
-# (result key, column heading, column width)
+# (result key, column heading, column width): the figures whose medians are compared
 COLUMNS = (
     ("throughput_rps", "req/s", 8),
     ("p50_ms", "p50 ms", 9),
@@ -43,24 +46,8 @@ COLUMNS = (
 )
 
 
-def turns(rounds: int, sides: tuple[str, ...] = ("a", "b")) -> list[tuple[int, str]]:
-    """A B, then B A, and so on (A B C, C B A with three): a drift during a round pair favours no side."""
-    order = []
-    for index in range(rounds):
-        order += [(index, side) for side in (sides if index % 2 == 0 else sides[::-1])]
-    return order
-
-
-def medians(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
-    summary: dict[str, float | None] = {}
-    for key, _, _ in COLUMNS:
-        values = [r[key] for r in rounds if r[key] is not None]
-        summary[key] = round(statistics.median(values), 2) if values else None
-    return summary
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.splitlines()[0])
     parser.add_argument("--a", nargs="*", default=[], metavar="KEY=VALUE", help="configuration A's environment")
     parser.add_argument("--b", nargs="*", default=[], metavar="KEY=VALUE", help="configuration B's environment")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
@@ -90,10 +77,17 @@ def main() -> None:
             store_dir.mkdir()
             clients[side], _ = servers.enter_context(running_server(store_dir, env))
         for index, side in turns(args.rounds):
-            url = clients[side].base_url
-            server = server_process(url.port)
+            server = server_process(clients[side])
             level = asyncio.run(
-                run_level(str(url), headers, photos, args.concurrency, args.requests, args.concurrency, server)
+                run_level(
+                    str(clients[side].base_url),
+                    headers,
+                    photos,
+                    args.concurrency,
+                    args.requests,
+                    args.concurrency,
+                    server,
+                )
             )
             rounds[side].append(level)
             cells = "  ".join(f"{heading} {level[key]}" for key, heading, _ in COLUMNS)
@@ -104,9 +98,14 @@ def main() -> None:
         "requests_per_round": args.requests,
         "photos": {"origin": origin, "count": len(photos)},
         "configurations": {
-            side: {"env": envs[side], "median": medians(rounds[side]), "rounds": rounds[side]} for side in envs
+            side: {
+                "env": envs[side],
+                "median": medians(rounds[side], LEVEL_MEDIANS),
+                "rounds": rounds[side],
+            }
+            for side in envs
         },
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     write_results(args.output, results)
     print(f"c{args.concurrency}, {args.rounds} rounds of {args.requests} requests each, medians:")

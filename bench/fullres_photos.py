@@ -6,7 +6,7 @@ and stores a quarter of them sideways with an EXIF orientation tag (6 or 8) that
 phones do. The upscaled pixels hold no new detail; what this exercises is the decode (reduced-size JPEG
 decoding, EXIF, any aspect) and resize path. The files are research-only data: keep them out of the repo.
 
-    python bench/fullres_photos.py --data ../shared/data/catsdogs --out runs/fullres --count 500
+    python -m bench.fullres_photos --data ../shared/data/catsdogs --out runs/fullres --count 500
     camserve evaluate --data runs/fullres
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from camserve.models.checkpoint import load_metadata
 from camserve.models.dataset import scan_image_folder, validation_indices
 from camserve.models.inference.decode import EXIF_ORIENTATION_TAG, decode_photo
+from camserve.models.metadata import load_metadata
 from camserve.service.settings import Settings
 
 ASPECTS = ((4, 3), (3, 4), (16, 9), (9, 16), (3, 2), (1, 1))
@@ -45,7 +45,9 @@ def full_resolution_jpeg(photo: Image.Image, rng: random.Random) -> bytes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fullres_photos", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, required=True, help="the training image folder")
     parser.add_argument("--out", type=Path, required=True, help="where to write <class>/<name>.jpg")
     parser.add_argument("--weights", type=Path, help="checkpoint whose val split to use (default: the served one)")

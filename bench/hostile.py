@@ -9,7 +9,7 @@ Three waves against one server, each beside a well-behaved client:
 
 Run from the repository root, in the project's venv (``pip install -e '.[bench]'``)::
 
-    python bench/hostile.py
+    python -m bench.hostile
 
 Writes bench/results/hostile.json.
 """
@@ -25,13 +25,14 @@ from typing import Any
 
 import httpx
 import psutil
-from common import RESULTS_DIR, environment, load_average_1m, running_server, server_process, write_results
 
-from tests.support import raw_http
-from tests.support.raw_http import send_until_refused
+from bench.lib import raw_http
+from bench.lib.paths import CHELSEA, RESULTS_DIR
+from bench.lib.raw_http import send_until_refused
+from bench.lib.server import running_server, server_process
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 
 MIB = 1024 * 1024
-CHELSEA = Path(__file__).resolve().parent.parent / "tests" / "chelsea.png"
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: camserve\r\n"
 
 
@@ -108,7 +109,7 @@ def slow_crowd(client: httpx.Client, connections: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="clients in the memory wave (default 8)")
     parser.add_argument("--header-mib", type=int, default=128, help="header each of them starts (default 128)")
     parser.add_argument("--slow", type=int, default=500, help="slow connections beside the POST (default 500)")
@@ -116,13 +117,13 @@ def main() -> None:
     args = parser.parse_args()
     load_before = load_average_1m()
     with tempfile.TemporaryDirectory(prefix="camserve-hostile-") as tmp, running_server(Path(tmp)) as (client, _):
-        pid = server_process(client.base_url.port).pid
+        pid = server_process(client).pid
         results = {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "memory": memory_wave(client, pid, args.clients, args.header_mib),
             "trickle": trickle(client, limit_s=60.0),
             "slow_crowd": slow_crowd(client, args.slow),
-            **environment(load_before, load_average_1m()),
+            **machine_facts(load_before, load_average_1m()),
         }
     write_results(args.output, results)
     memory, trickled, crowd = results["memory"], results["trickle"], results["slow_crowd"]

@@ -11,8 +11,8 @@ run where it is well above the number of CPUs measured the neighbours as much as
 
 Run from the repository root, in the project's venv::
 
-    python bench/latency.py                 # 50 of each after 5 warm-up ones
-    python bench/latency.py --requests 200
+    python -m bench.latency                 # 50 of each after 5 warm-up ones
+    python -m bench.latency --requests 200
 
 Prints a table and writes bench/results/latency.json.
 """
@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, ROOT, environment, load_average_1m, running_server, write_results
-
+from bench.lib.paths import CHELSEA, REPOSITORY, RESULTS_DIR
+from bench.lib.server import running_server
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 from camserve.models.inference.preprocess import prepare
 from camserve.models.runtimes import load_predictor
 from camserve.service.settings import Settings
 
-PHOTO = ROOT / "tests" / "chelsea.png"
+PHOTO = CHELSEA
 RESULTS = RESULTS_DIR / "latency.json"
 
 
@@ -78,7 +79,8 @@ def measure(photo: bytes, warmup: int, requests: int) -> Samples:
             response = client.post("/predictions", files={"file": (PHOTO.name, photo, "image/png")})
             if response.status_code != 201:
                 sys.exit(f"POST /predictions answered {response.status_code}: {response.text}")
-            return response.json()["timings"]["inference_ms"] / 1000.0
+            inference_ms: float = response.json()["timings"]["inference_ms"]
+            return inference_ms / 1000.0
 
         for _ in range(warmup):
             post()
@@ -94,7 +96,7 @@ def measure(photo: bytes, warmup: int, requests: int) -> Samples:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=50, help="timed requests, and as many forwards (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed rounds before them (default 5)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
@@ -110,7 +112,7 @@ def main() -> None:
     forward = {"device": samples.forward_device, "precision": samples.forward_precision, **summarise(samples.forward_s)}
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "photo": str(PHOTO.relative_to(ROOT)),
+        "photo": str(PHOTO.relative_to(REPOSITORY)),
         "requests": args.requests,
         "warmup": args.warmup,
         "model": samples.ready["model"],
@@ -119,7 +121,7 @@ def main() -> None:
         "forward": forward,
         "ratio_p50": round(http["p50_ms"] / forward["p50_ms"], 2),
         "ratio_mean": round(http["mean_ms"] / forward["mean_ms"], 2),
-        **environment(load_before, load_after),
+        **machine_facts(load_before, load_after),
     }
     write_results(args.output, results)
     print_table(results)

@@ -10,7 +10,7 @@ and the class maps. bench/serving.py starts it as a subprocess, choosing the pre
 
 Run on its own from the repository root, in the project's venv::
 
-    python bench/peer_litserve.py --port 8001 --precision fp32
+    python -m bench.peer_litserve --port 8001 --precision fp32
     curl -F file=@tests/chelsea.png http://127.0.0.1:8001/predict
 """
 
@@ -31,7 +31,7 @@ BATCH_TIMEOUT_S = 0.005  # a short wait for a batch to fill, as camserve's defau
 PRECISIONS = ("fp32", "bf16")
 
 
-class CamAPI(ls.LitAPI):
+class CamAPI(ls.LitAPI):  # type: ignore[misc]  # LitServe ships no type information
     """One photo per request in (multipart field ``file``); label, probabilities and class maps out."""
 
     def __init__(self, weights_path: Path, precision: str) -> None:
@@ -52,11 +52,12 @@ class CamAPI(ls.LitAPI):
             ]
         )
 
-    def decode_request(self, request) -> torch.Tensor:
+    def decode_request(self, request) -> torch.Tensor:  # type: ignore[no-untyped-def]
         """``request`` is the parsed multipart form. Left unannotated: LitServe reads this annotation as the
         endpoint's request model, and none means the raw request with its form parsed."""
         photo = ImageOps.exif_transpose(Image.open(request["file"].file)).convert("RGB")
-        return self.transform(photo)
+        pixels: torch.Tensor = self.transform(photo)
+        return pixels
 
     def predict(self, batch: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """LitServe stacks the decoded photos into ``batch``; one dict per photo back, for its default unbatch."""
@@ -77,7 +78,7 @@ class CamAPI(ls.LitAPI):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.peer_litserve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="torch autocast precision")
     parser.add_argument("--weights", type=Path, default=SHIPPED_WEIGHTS, help="safetensors checkpoint")

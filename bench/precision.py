@@ -6,8 +6,8 @@ epoch).
 
 Run from the repository root, in the project's venv::
 
-    python bench/precision.py                  # forward at batch 1 and 8, train step at 96 and 128 px
-    python bench/precision.py --reps 5
+    python -m bench.precision                  # forward at batch 1 and 8, train step at 96 and 128 px
+    python -m bench.precision --reps 5
 
 Prints a table and writes bench/results/precision.json.
 """
@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
 from torch import nn
 
+from bench.lib.paths import RESULTS_DIR
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, timed, write_results
 from camserve.models.network import build_network
 from camserve.models.selection.devices import Precision, autocast
 from camserve.models.selection.hardware import cpu_has_amx
@@ -64,7 +65,9 @@ def train_ms_per_photo(network: nn.Module, precision: Precision, size: int, reps
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.precision", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per cell (median reported)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "precision.json")
     args = parser.parse_args()
@@ -92,7 +95,7 @@ def main() -> None:
         "cpu_has_amx": cpu_has_amx(),
         "forward_224": forward,
         "train_step": {"batch": TRAIN_BATCH, "epoch_photos": EPOCH_PHOTOS, "results": train},
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     write_results(args.output, results)
     print(f"AMX: {results['cpu_has_amx']}; wrote {args.output}")

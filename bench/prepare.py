@@ -7,8 +7,8 @@ time: the fixed cost a single request adds to the forward, before HTTP and threa
 
 Run from the repository root, in the project's venv::
 
-    python bench/prepare.py
-    python bench/prepare.py --reps 500
+    python -m bench.prepare
+    python -m bench.prepare --reps 500
 
 Prints a table (median ms per call) and writes bench/results/prepare.json.
 """
@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import RESULTS_DIR, environment, load_average_1m, timed, write_results
-from load import SIZES, Photo, build_photos
 
+from bench.lib.paths import RESULTS_DIR
+from bench.lib.photos import SIZES, Photo, build_photos
 from camserve.models.checkpoint import load_checkpoint
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, timed, write_results
 from camserve.models.inference.preprocess import decode_for_model, squash, to_model_input
 from camserve.models.metadata import ModelMetadata
 from camserve.service.settings import Settings
@@ -61,7 +62,7 @@ def time_stages(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.prepare", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200, help="timed calls per stage and size (default 200)")
     parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "prepare.json", help="JSON results")
@@ -85,7 +86,7 @@ def main() -> None:
         "photos": {"origin": origin, "count": len(photos)},
         "reps": args.reps,
         "sizes": rows,
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     write_results(args.output, results)
     print(f"median ms per call, {args.reps} calls per stage, {origin} JPEGs")

@@ -10,44 +10,28 @@ Class maps are seeded random 2x7x7 arrays: rendering never looks at the model, o
 
 Run from the repository root, in the project's venv::
 
-    python bench/render.py
-    python bench/render.py --reps 9     # default 3; levels 8 and 9 of 12 MP take 20-30 s a call on 2 cores
+    python -m bench.render
+    python -m bench.render --reps 9     # default 3; levels 8 and 9 of 12 MP take 20-30 s a call on 2 cores
 
 Prints a table and writes bench/results/render.json.
 """
 
 import argparse
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import (
-    RESULTS_DIR,
-    ROOT,
-    environment,
-    jpeg_bytes,
-    load_average_1m,
-    synthetic_photo,
-    timed,
-    write_results,
-)
 
+from bench.lib.paths import CHELSEA, REPOSITORY, RESULTS_DIR
+from bench.lib.photos import jpeg_bytes, synthetic_photo
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, timed, write_results
+from camserve.models.inference.cam import upsample
 from camserve.models.inference.decode import decode_photo
-from camserve.service.render import (
-    Colormap,
-    Picture,
-    RenderRequest,
-    blend,
-    colorize,
-    encode_png,
-    render,
-    select_cam,
-    upsample,
-)
+from camserve.service.render import Colormap, Picture, RenderRequest, blend, colorize, encode_png, render, select_cam
 from camserve.service.settings import Settings
 
-CHELSEA = ROOT / "tests" / "chelsea.png"
 LARGE_SIZE = (4000, 3000)
 LEVELS = range(10)
 
@@ -65,7 +49,7 @@ def measure(name: str, data: bytes, reps: int, max_pixels: int, rng: np.random.G
     blend_ms, overlay = timed(reps, lambda: blend(decoded, heatmap, 0.5))
     png = []
     for level in LEVELS:
-        encode_ms, encoded = timed(reps, lambda level=level: encode_png(overlay, level))
+        encode_ms, encoded = timed(reps, functools.partial(encode_png, overlay, level))
         png.append({"level": level, "ms": encode_ms, "bytes": len(encoded)})
     return {
         "photo": name,
@@ -92,7 +76,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.render", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="timed calls per step (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "render.json", help="JSON results")
@@ -105,7 +89,7 @@ def main() -> None:
     large = jpeg_bytes(synthetic_photo(*LARGE_SIZE, rng))
     load_before = load_average_1m()
     photos = [
-        measure(str(CHELSEA.relative_to(ROOT)), CHELSEA.read_bytes(), args.reps, max_pixels, rng),
+        measure(str(CHELSEA.relative_to(REPOSITORY)), CHELSEA.read_bytes(), args.reps, max_pixels, rng),
         measure("generated {}x{} JPEG q90".format(*LARGE_SIZE), large, args.reps, max_pixels, rng),
     ]
     load_after = load_average_1m()
@@ -113,7 +97,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "reps": args.reps,
         "photos": photos,
-        **environment(load_before, load_after),
+        **machine_facts(load_before, load_after),
     }
     write_results(args.output, results)
     print_table(results)

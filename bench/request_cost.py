@@ -16,10 +16,10 @@ so the largest fixed costs can be found by name.
 
 Run from the repository root, in the project's venv::
 
-    python bench/request_cost.py
-    python bench/request_cost.py --profile
+    python -m bench.request_cost
+    python -m bench.request_cost --profile
     git worktree add /tmp/baseline HEAD~1
-    python bench/request_cost.py --a PYTHONPATH=/tmp/baseline --b CAMSERVE_BATCH_MAX_SIZE=8
+    python -m bench.request_cost --a PYTHONPATH=/tmp/baseline --b CAMSERVE_BATCH_MAX_SIZE=8
 
 Writes bench/results/request_cost.json.
 """
@@ -27,101 +27,22 @@ Writes bench/results/request_cost.json.
 import argparse
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
-from common import (
-    RESULTS_DIR,
-    environment,
-    jpeg_bytes,
-    load_average_1m,
-    running_server,
-    server_process,
-    synthetic_photo,
-    write_results,
-)
-from compare import turns
-from load import parse_env
-from prometheus_client.parser import text_string_to_metric_families
 
-STAGES = ("decode", "queue_wait", "inference", "store")
-POST_ROUTE = {"method": "POST", "route": "/predictions"}
-PHOTO_SIZE = (500, 375)
-
-
-def metric_sums(text: str) -> dict[str, float]:
-    """Seconds and counts from /metrics: each stage's sum and count, and the POST route's."""
-    sums: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            kind = sample.name.rsplit("_", 1)[1]
-            if kind not in ("sum", "count"):
-                continue
-            if family.name == "camserve_stage_seconds" and sample.labels.get("stage") in STAGES:
-                sums[f"{sample.labels['stage']}_{kind}"] = sample.value
-            elif family.name == "camserve_http_request_seconds" and sample.labels == POST_ROUTE:
-                sums[f"server_{kind}"] = sample.value
-    return sums
-
-
-def warmed_servers(
-    stack: ExitStack, configs: dict[str, dict[str, str]], photo: bytes, prefix: str
-) -> dict[str, httpx.Client]:
-    """One ``camserve serve`` per configuration (environment overrides), each with a store of its own in a
-    temporary folder, warmed up (connections, caches, first batches); all stopped when ``stack`` closes."""
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
-    clients = {}
-    for side, env in configs.items():
-        (tmp / side).mkdir()
-        clients[side], _ = stack.enter_context(running_server(tmp / side, env))
-    for client in clients.values():
-        block(client, photo, 10)
-    return clients
-
-
-def block(client: httpx.Client, photo: bytes, requests: int) -> dict[str, Any]:
-    """``requests`` sequential POSTs; the client's times, and the server's stage sums over exactly them."""
-    before = metric_sums(client.get("/metrics").text)
-    client_s = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.post("/predictions", files={"file": ("photo", photo, "application/octet-stream")})
-        client_s.append(time.perf_counter() - started)
-        if response.status_code != 201:
-            raise SystemExit(f"POST answered {response.status_code}: {response.text}")
-    after = metric_sums(client.get("/metrics").text)
-    return {"client_s": client_s, "sums": {key: after[key] - before.get(key, 0.0) for key in after}}
-
-
-def summarise(blocks: list[dict[str, Any]]) -> dict[str, float]:
-    """Per-request means in ms: the client's median, the server's mean, each stage's, and the rest."""
-    client = [s for b in blocks for s in b["client_s"]]
-    total = Counter[str]()
-    for b in blocks:
-        total.update(b["sums"])
-    requests = total["server_count"]
-    stages = {f"{stage}_ms": 1000.0 * total[f"{stage}_sum"] / requests for stage in STAGES}
-    server_ms = 1000.0 * total["server_sum"] / requests
-    figures = {
-        "requests": requests,
-        "client_p50_ms": 1000.0 * statistics.median(client),
-        "client_mean_ms": 1000.0 * statistics.fmean(client),
-        "server_mean_ms": server_ms,
-        **stages,
-        "other_ms": server_ms - sum(stages.values()),
-        "beyond_forward_ms": 1000.0 * statistics.fmean(client) - stages["inference_ms"],
-    }
-    return {key: round(value, 2) for key, value in figures.items()}
+from bench.lib.paths import RESULTS_DIR
+from bench.lib.photos import jpeg_bytes, synthetic_photo
+from bench.lib.server import parse_env, server_process
+from bench.lib.stage_costs import PHOTO_SIZE, STAGES, block, stage_means, warmed_servers
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 
 
 def profile_summary(collapsed: Path, top: int) -> list[tuple[str, float]]:
@@ -135,7 +56,7 @@ def profile_summary(collapsed: Path, top: int) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.request_cost", description=__doc__.splitlines()[0])
     parser.add_argument("--a", nargs="*", default=[], metavar="KEY=VALUE", help="first server's environment")
     parser.add_argument("--b", nargs="*", metavar="KEY=VALUE", help="second server's environment (omit: one server)")
     parser.add_argument("--photo", type=Path, help="the photo to POST (default: a generated 500x375 JPEG)")
@@ -161,7 +82,7 @@ def main() -> None:
             py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
             if py_spy is None:
                 raise SystemExit("--profile needs py-spy (the bench extra: pip install -e '.[bench]')")
-            pid = server_process(clients["a"].base_url.port).pid
+            pid = server_process(clients["a"]).pid
             collapsed = (
                 Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="camserve-profile-"))) / "profile.txt"
             )
@@ -179,9 +100,9 @@ def main() -> None:
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "photo": str(args.photo) if args.photo else f"generated {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG",
-        "configs": {side: {"env": env, **summarise(blocks[side])} for side, env in configs.items()},
+        "configs": {side: {"env": env, **stage_means(blocks[side])} for side, env in configs.items()},
         "profile_leaf_frames_percent": profile,
-        **environment(load_before, load_average_1m()),
+        **machine_facts(load_before, load_average_1m()),
     }
     write_results(args.output, results)
     columns = ("client_p50_ms", "server_mean_ms", *(f"{s}_ms" for s in STAGES), "other_ms", "beyond_forward_ms")

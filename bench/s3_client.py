@@ -7,8 +7,8 @@ this process's CPU and the wall time per put.
 
 Run from the repository root, in the project's venv (boto3 comes with the test extra)::
 
-    python bench/s3_client.py
-    python bench/s3_client.py --rounds 8 --puts 100 --photo-kb 60
+    python -m bench.s3_client
+    python -m bench.s3_client --rounds 8 --puts 100 --photo-kb 60
 
 Writes bench/results/s3_client.json.
 """
@@ -24,10 +24,11 @@ from pathlib import Path
 import boto3
 import obstore
 from botocore.config import Config
-from cluster import cluster
-from common import RESULTS_DIR, environment, load_average_1m, write_results
-from compare import turns
 from obstore.store import S3Store
+
+from bench.lib.cluster import cluster
+from bench.lib.paths import RESULTS_DIR
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 
 
 def clients(bucket: str) -> dict[str, Callable[[str, bytes], object]]:
@@ -45,7 +46,7 @@ def clients(bucket: str) -> dict[str, Callable[[str, bytes], object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.s3_client", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="rounds per client (default 8)")
     parser.add_argument("--puts", type=int, default=100, help="puts per round (default 100)")
     parser.add_argument("--photo-kb", type=int, default=60, help="object size, kB (default 60)")
@@ -81,7 +82,7 @@ def main() -> None:
             "puts_per_round": args.puts,
             "median": medians,
             "rounds": rounds,
-            **environment(load_before, load_average_1m()),
+            **machine_facts(load_before, load_average_1m()),
         },
     )
     print(f"{args.rounds} rounds of {args.puts} puts of {len(data)} bytes per client, medians:")

@@ -12,16 +12,16 @@ One run measures three things:
 
 The cores here are shared with other machines' work and their speed drifts by tens of percent between runs,
 so nothing is compared across runs: both servers run at once (the idle one costs nothing), every level is
-driven by bench/load.py's load generator in rounds taken in turns, camserve then the peer, then the peer
-then camserve (bench/compare.py), and a table of bare forwards is taken before the first level and after
-each, so the limit comes from the same minutes. Each level reports the medians over its rounds.
+driven by the load generator (bench/lib/load_generator.py) in rounds taken in turns, camserve then the
+peer, then the peer then camserve (as bench/compare.py), and a table of bare forwards is taken before the
+first level and after each, so the limit comes from the same minutes. Each level reports the medians over its rounds.
 
 Run from the repository root, in the project's venv (with the ``bench`` extra, which brings LitServe)::
 
-    python bench/serving.py                     # c1, c16, c64, 3 rounds each
-    python bench/serving.py --quick             # smoke run: c1 and c16, 1 round, few requests
-    python bench/serving.py --concurrency 1 4 16 64 --rounds 5
-    python bench/serving.py --candidates onnxruntime:fp32 torch:fp32 torch:bf16
+    python -m bench.serving                     # c1, c16, c64, 3 rounds each
+    python -m bench.serving --quick             # smoke run: c1 and c16, 1 round, few requests
+    python -m bench.serving --concurrency 1 4 16 64 --rounds 5
+    python -m bench.serving --candidates onnxruntime:fp32 torch:fp32 torch:bf16
 
 Prints tables and writes bench/results/serving.json and bench/results/serving.png.
 """
@@ -38,55 +38,38 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
-import matplotlib
 import psutil
-from common import (
-    RESULTS_DIR,
-    environment,
-    free_port,
-    load_average_1m,
-    running_server,
-    server_process,
-    wait_until_ready,
-    write_results,
-)
-from compare import medians, turns
-from load import (
-    CAMSERVE,
-    Endpoint,
-    ForwardTimer,
-    Photo,
-    api_headers,
-    build_photos,
-    default_requests,
-    mean_table,
-    run_level,
-)
-from peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
 
-from camserve.models.inference.predictor import warm_up
+from bench.lib.forward import ForwardTimer, Table, mean_table
+from bench.lib.load_generator import CAMSERVE, LEVEL_MEDIANS, Endpoint, default_requests, run_level
+from bench.lib.paths import REPOSITORY, RESULTS_DIR
+from bench.lib.photos import Photo, build_photos
+from bench.lib.plots import concurrency_plot
+from bench.lib.results import cell, medians, ratio
+from bench.lib.server import api_headers, free_port, running_server, server_process, wait_until_ready
+from bench.peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
+from camserve.models.inference.predictor import Precision, warm_up
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.service.settings import Settings
 
-matplotlib.use("Agg")  # files only; no display on the benchmark machines
-from matplotlib import pyplot  # after use(): the backend is chosen before pyplot loads
-
-PEER_SCRIPT = Path(__file__).with_name("peer_litserve.py")
+PEER_MODULE = "bench.peer_litserve"
 PEER = Endpoint(path="/predict", success="200", camserve=False)  # LitServe's default path; it answers 200
+PRECISIONS: dict[str, Precision] = {name: name for name in get_args(Precision)}
 CANDIDATES = ["onnxruntime:fp32", "openvino:fp32", "openvino:bf16", "openvino:int8", "torch:fp32", "torch:bf16"]
 FULL_BATCH = MAX_BATCH_SIZE  # camserve's default CAMSERVE_BATCH_MAX_SIZE, and the peer's
 BATCH_SIZES = [1, FULL_BATCH]
-SIDES = {"a": "camserve", "b": "peer"}  # bench/compare.py's turns, by name
+SIDES = {"a": "camserve", "b": "peer"}  # the sides of measurement.turns, by name
 PEER_STOP_S = 30.0
 # What --concurrency, --rounds and --requests default to, in a full run and in a --quick smoke run.
 DEFAULTS: dict[str, Any] = {"concurrency": [1, 16, 64], "rounds": 3, "requests": None}
 QUICK: dict[str, Any] = {"concurrency": [1, 16], "rounds": 1, "requests": 32}
 
 
-Table = dict[str, list[dict[str, float]]]  # per candidate, the bare forward at each batch size
+Tables = dict[str, Table]  # per candidate, the bare forward at each batch size
 Rounds = dict[str, dict[int, list[dict[str, Any]]]]  # per server and level, every round's figures
 
 
@@ -97,12 +80,12 @@ class Limit:
     timers: dict[str, ForwardTimer]
     skipped: dict[str, str]
     reps: int
-    tables: list[Table] = field(default_factory=list)
+    tables: list[Tables] = field(default_factory=list)
 
     def measure(self) -> None:
         self.tables.append({name: timer.table(BATCH_SIZES, self.reps) for name, timer in self.timers.items()})
 
-    def mean(self) -> Table:
+    def mean(self) -> Tables:
         return {name: mean_table([table[name] for table in self.tables]) for name in self.timers}
 
 
@@ -125,7 +108,10 @@ class ServingRun:
 def load_candidate(spec: str, settings: Settings, photos: list[Photo]) -> ForwardTimer:
     """``runtime:precision`` through the project's one factory, warmed up. RuntimeError where the runtime cannot
     run that precision here, also where it would quietly run another one instead."""
-    runtime, _, precision = spec.partition(":")
+    runtime, _, name = spec.partition(":")
+    precision = PRECISIONS.get(name)
+    if precision is None:
+        raise RuntimeError(f"{name} is not a precision: {', '.join(PRECISIONS)}")
     request = RuntimeRequest(settings.weights_path, precision=precision, cache_dir=settings.onnx_cache_dir)
     predictor = load_predictor(runtime, request)
     if predictor.precision != precision:
@@ -147,16 +133,16 @@ def load_limit(specs: list[str], settings: Settings, photos: list[Photo], reps: 
     return Limit(timers, skipped, reps)
 
 
-def full_batch_photos_per_s(rows: list[dict[str, float]]) -> float:
+def full_batch_photos_per_s(rows: Table) -> float:
     return next(row["photos_per_s"] for row in rows if row["batch"] == FULL_BATCH)
 
 
-def torch_full_batch(table: Table) -> dict[str, float]:
+def torch_full_batch(table: Tables) -> dict[str, float]:
     """Torch's photos/s at a full batch, per precision that loaded: what the peer's precision is chosen from."""
     return {spec: full_batch_photos_per_s(rows) for spec, rows in table.items() if spec.startswith("torch:")}
 
 
-def peer_precision(table: Table) -> str:
+def peer_precision(table: Tables) -> str:
     """bf16 only where torch's bf16 forward of a full batch beat fp32's in this run (or fp32 did not load)."""
     speeds = torch_full_batch(table)
     return "bf16" if speeds.get("torch:bf16", 0.0) > speeds.get("torch:fp32", 0.0) else "fp32"
@@ -167,11 +153,14 @@ def running_peer(log_dir: Path, weights_path: Path, precision: str) -> Iterator[
     """Start the peer on a free loopback port and wait until LitServe's /health says its worker is ready; yield
     its URL and process, and stop it at the end, also on errors. Its output goes to a log file, as camserve's."""
     port = free_port()
-    command = [sys.executable, str(PEER_SCRIPT), "--port", str(port), "--precision", precision]
+    command = [sys.executable, "-m", PEER_MODULE, "--port", str(port), "--precision", precision]
     command += ["--weights", str(weights_path)]
     log_path = log_dir / "peer.log"
     base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as peer:
+    with (
+        log_path.open("wb") as log,
+        subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT) as peer,
+    ):
         try:
             with httpx.Client(base_url=base_url, timeout=60.0) as client:
                 wait_until_ready(client, peer, log_path, "/health")
@@ -208,7 +197,7 @@ def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, se
         running_peer(Path(tmp), settings.weights_path, precision) as (peer_url, peer),
     ):
         servers = {
-            "camserve": Served(str(client.base_url), server_process(client.base_url.port), CAMSERVE),
+            "camserve": Served(str(client.base_url), server_process(client), CAMSERVE),
             "peer": Served(peer_url, peer, PEER),
         }
         for concurrency in args.concurrency:
@@ -237,22 +226,19 @@ def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, se
     return ServingRun({key: ready[key] for key in ("backend", "device", "precision", "model")}, precision, rounds)
 
 
-def divide(numerator: float | None, denominator: float | None) -> float | None:
-    return round(numerator / denominator, 3) if numerator is not None and denominator else None
-
-
 def level_results(concurrency: int, rounds: Rounds) -> dict[str, Any]:
     """Per side the medians over the level's rounds (errors summed) and every round; camserve over the peer."""
-    sides = {}
+    sides: dict[str, dict[str, Any]] = {}
     for side, by_level in rounds.items():
         runs = by_level[concurrency]
-        sides[side] = {"median": {**medians(runs), "errors": sum(r["errors"] for r in runs)}, "rounds": runs}
+        median = {**medians(runs, LEVEL_MEDIANS), "errors": sum(r["errors"] for r in runs)}
+        sides[side] = {"median": median, "rounds": runs}
     camserve, peer = sides["camserve"]["median"], sides["peer"]["median"]
     return {
         "concurrency": concurrency,
         **sides,
-        "throughput_camserve_over_peer": divide(camserve["throughput_rps"], peer["throughput_rps"]),
-        "p50_camserve_over_peer": divide(camserve["p50_ms"], peer["p50_ms"]),
+        "throughput_camserve_over_peer": ratio(camserve["throughput_rps"], peer["throughput_rps"]),
+        "p50_camserve_over_peer": ratio(camserve["p50_ms"], peer["p50_ms"]),
     }
 
 
@@ -277,30 +263,18 @@ def plot(results: dict[str, Any], path: Path) -> None:
     """Throughput against concurrency with the limit drawn across, and latency against concurrency."""
     levels, limit = results["levels"], results["limit"]
     concurrency = [level["concurrency"] for level in levels]
-    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    for side, colour in (("camserve", "tab:blue"), ("peer", "tab:orange")):
-        name = "camserve" if side == "camserve" else f"LitServe peer (torch {results['peer']['precision']})"
-        figures = [level[side]["median"] for level in levels]
-        left.plot(concurrency, [m["throughput_rps"] for m in figures], "o-", color=colour, label=name)
-        right.plot(concurrency, [m["p50_ms"] for m in figures], "o-", color=colour, label=f"{name} p50")
-        right.plot(concurrency, [m["p99_ms"] for m in figures], "s--", color=colour, label=f"{name} p99")
-    best = limit["best"]
-    left.axhline(best["photos_per_s"], color="grey", ls="--", label=f"limit: {best['candidate']}, batch {FULL_BATCH}")
-    left.set(xlabel="concurrent requests", ylabel="photos / s", title="Throughput", ylim=(0, None))
-    right.axhline(limit["fastest_batch_1_ms"], color="grey", ls="--", label="fastest bare forward, batch 1")
-    right.set(xlabel="concurrent requests", ylabel="ms", title="Latency", yscale="log")
-    for axes in (left, right):
-        axes.set_xscale("log", base=2)
-        axes.set_xticks(concurrency, [str(c) for c in concurrency])
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
-    figure.suptitle(f"camserve vs LitServe, {results['photos']['origin']} JPEGs, {results['measured_at']}")
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
-def cell(value: float | None, width: int, digits: int = 1) -> str:
-    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+    title = f"camserve vs LitServe, {results['photos']['origin']} JPEGs, {results['measured_at']}"
+    with concurrency_plot(path, title, concurrency, legend_size="small") as (throughput, latency):
+        for side, colour in (("camserve", "tab:blue"), ("peer", "tab:orange")):
+            name = "camserve" if side == "camserve" else f"LitServe peer (torch {results['peer']['precision']})"
+            figures = [level[side]["median"] for level in levels]
+            throughput.plot(concurrency, [m["throughput_rps"] for m in figures], "o-", color=colour, label=name)
+            latency.plot(concurrency, [m["p50_ms"] for m in figures], "o-", color=colour, label=f"{name} p50")
+            latency.plot(concurrency, [m["p99_ms"] for m in figures], "s--", color=colour, label=f"{name} p99")
+        best = limit["best"]
+        label = f"limit: {best['candidate']}, batch {FULL_BATCH}"
+        throughput.axhline(best["photos_per_s"], color="grey", ls="--", label=label)
+        latency.axhline(limit["fastest_batch_1_ms"], color="grey", ls="--", label="fastest bare forward, batch 1")
 
 
 def print_tables(results: dict[str, Any]) -> None:
@@ -336,7 +310,7 @@ def print_tables(results: dict[str, Any]) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", nargs="+", default=CANDIDATES, metavar="RUNTIME:PRECISION")
     parser.add_argument("--concurrency", type=int, nargs="+", help="levels (default 1 16 64)")
     parser.add_argument("--rounds", type=int, help="rounds per server and level (default 3)")
@@ -386,10 +360,9 @@ def main() -> None:
         },
         "levels": [level_results(c, served.rounds) for c in args.concurrency],
         "limit": limit_results(limit),
-        **environment(load_before, load_after),
+        **machine_facts(load_before, load_after),
     }
     write_results(args.output, results)
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(results, args.plot)
     print_tables(results)
     print(f"wrote {args.output} and {args.plot}")

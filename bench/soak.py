@@ -13,8 +13,8 @@ measured the neighbours as much as camserve.
 
 Run from the repository root, in the project's venv::
 
-    python bench/soak.py
-    python bench/soak.py --requests 300
+    python -m bench.soak
+    python -m bench.soak --requests 300
 
 Prints a table and writes bench/results/soak.json.
 """
@@ -28,28 +28,20 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
-import numpy as np
 import psutil
-from common import (
-    RESULTS_DIR,
-    environment,
-    jpeg_bytes,
-    load_average_1m,
-    running_server,
-    server_process,
-    synthetic_photo,
-    write_results,
-)
-from load import Outcome, Photo, api_headers, post, quantiles_ms, uploads
 from prometheus_client.parser import text_string_to_metric_families
+
+from bench.lib.load_generator import quantiles_ms, send_all, uploads
+from bench.lib.paths import RESULTS_DIR
+from bench.lib.photos import Photo, generated_photos
+from bench.lib.server import api_headers, running_server, server_process
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 
 SIZES = [(64, 48), (160, 120), (320, 240), (500, 375), (375, 500), (640, 480)]
 PHOTOS_PER_SIZE = 8
@@ -66,16 +58,6 @@ class Snapshot:
     rss_bytes: int
     open_fds: int
     registered_hooks: float
-
-
-def build_photos(seed: int) -> list[Photo]:
-    """PHOTOS_PER_SIZE distinct generated JPEGs at each size, interleaved so consecutive requests differ in size."""
-    rng = np.random.default_rng(seed)
-    return [
-        Photo(f"generated.{i}@{w}x{h}", w, h, jpeg_bytes(synthetic_photo(w, h, rng)))
-        for i in range(PHOTOS_PER_SIZE)
-        for w, h in SIZES
-    ]
 
 
 def warmup_count(requests: int, concurrency: int) -> int:
@@ -101,22 +83,6 @@ def snapshot(client: httpx.Client, server: psutil.Process) -> Snapshot:
     return Snapshot(server.memory_info().rss, server.num_fds(), hooks)
 
 
-async def drive(
-    session: aiohttp.ClientSession, order: Iterator[Photo], concurrency: int, deadline: float
-) -> list[Outcome]:
-    """``concurrency`` workers share one iterator of photos; none starts a request after ``deadline``."""
-    outcomes: list[Outcome] = []
-
-    async def worker() -> None:
-        for photo in order:
-            if time.monotonic() >= deadline:
-                return
-            outcomes.append(await post(session, photo))
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return outcomes
-
-
 async def soak(
     client: httpx.Client,
     server: psutil.Process,
@@ -131,11 +97,12 @@ async def soak(
     warmup = warmup_count(requests, concurrency)
     deadline = time.monotonic() + max_seconds
     async with uploads(str(client.base_url), headers, concurrency) as session:
-        warm = await drive(session, itertools.islice(itertools.cycle(photos), warmup), concurrency, deadline)
+        warmup_order = itertools.islice(itertools.cycle(photos), warmup)
+        warm = await send_all(session, warmup_order, concurrency, deadline=deadline)
         before = snapshot(client, server)
         rest = itertools.islice(itertools.cycle(photos), len(warm), requests)
         started = time.perf_counter()
-        measured = await drive(session, rest, concurrency, deadline)
+        measured = await send_all(session, rest, concurrency, deadline=deadline)
         wall_s = time.perf_counter() - started
         after = snapshot(client, server)
     outcomes = warm + measured
@@ -198,7 +165,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000, help="requests to send (default 10000)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop sending after this (default 1800)")
@@ -210,10 +177,10 @@ def main() -> None:
     if args.requests < args.concurrency + 2:
         parser.error("--requests must exceed the warm-up by at least 2 to have quantiles")
 
-    photos = build_photos(args.seed)
+    photos = generated_photos(SIZES, PHOTOS_PER_SIZE, args.seed)
     load_before = load_average_1m()
     with tempfile.TemporaryDirectory(prefix="camserve-soak-") as tmp, running_server(Path(tmp)) as (client, ready):
-        server = server_process(client.base_url.port)
+        server = server_process(client)
         run = asyncio.run(soak(client, server, photos, args.requests, args.concurrency, args.max_seconds))
     load_after = load_average_1m()
     results = {
@@ -227,7 +194,7 @@ def main() -> None:
         },
         "run": run,
         "targets": targets(run),
-        **environment(load_before, load_after),
+        **machine_facts(load_before, load_after),
     }
     write_results(args.output, results)
     print_table(results)

@@ -7,9 +7,9 @@ included once the bound is reached.
 
 Run from the repository root, in the project's venv::
 
-    python bench/store.py
-    python bench/store.py --fill-mb 64 256 1024 --photo-kb 64
-    python bench/store.py --store-url postgresql://... [--blob-url s3://bucket/prefix]   # an empty database
+    python -m bench.store
+    python -m bench.store --fill-mb 64 256 1024 --photo-kb 64
+    python -m bench.store --store-url postgresql://... [--blob-url s3://bucket/prefix]   # an empty database
 
 Prints a table and writes bench/results/store.json.
 """
@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS_DIR, environment, load_average_1m, write_results
 
+from bench.lib.paths import RESULTS_DIR
+from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 from camserve.service.settings import Settings
 from camserve.service.stores import StoreLimits, open_store
 
@@ -31,7 +32,7 @@ TIMED_PUTS = 30
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.store", description=__doc__.splitlines()[0])
     parser.add_argument("--fill-mb", type=int, nargs="+", default=[8, 64, 256, 1024], help="fill levels, MB")
     parser.add_argument("--photo-kb", type=int, default=64, help="photo bytes per row, kB (default 64)")
     parser.add_argument("--store-url", help="the store to fill (default: a temporary SQLite file)")
@@ -77,7 +78,7 @@ def main() -> None:
             "photo_bytes": len(photo),
             "store_max_bytes": bound,
             "levels": rows,
-            **environment(load_before, load_average_1m()),
+            **machine_facts(load_before, load_average_1m()),
         },
     )
     print(f"wrote {args.output}")

@@ -12,9 +12,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import raw_http
+from bench.lib import raw_http
+from bench.lib.raw_http import read_until_closed, send_until_refused
 from tests.support.photos import CHELSEA
-from tests.support.raw_http import read_until_closed, send_until_refused
 from tests.support.servers import CamserveProcess, camserve_process
 
 MIB = 1024 * 1024

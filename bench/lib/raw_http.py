@@ -1,6 +1,7 @@
 """Clients that speak HTTP on a bare socket, as hostile ones do: half a head, a trickle, a flood that never ends.
 
-Shared by tests/service/test_connections.py and bench/hostile.py.
+Shared by bench/hostile.py and the tests of the connection guard (tests/service/test_connections.py) and the
+cluster (tests/scripts/test_cluster.py).
 """
 
 import socket

@@ -1,0 +1,31 @@
+"""The test cluster (``scripts/cluster.sh``) for the benchmarks that measure camserve beside its backing services."""
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.lib.paths import REPOSITORY
+
+SCRIPT = REPOSITORY / "scripts" / "cluster.sh"
+UP_TIMEOUT_S = 900
+
+
+@contextmanager
+def cluster(*args: str, **env: str) -> Iterator[dict[str, str]]:
+    """``cluster.sh up ARGS`` with ``env``; its cluster.env (with CLUSTER_DIR); ``down`` afterwards."""
+    directory = tempfile.mkdtemp(prefix="camserve-bench-cluster-")
+    env = {**env, "CLUSTER_DIR": directory}
+    try:
+        subprocess.run([str(SCRIPT), "up", *args], env=_with(env), check=True, timeout=UP_TIMEOUT_S)
+        lines = (Path(directory) / "cluster.env").read_text().splitlines()
+        yield dict(line.split("=", 1) for line in lines if "=" in line)
+    finally:
+        if (Path(directory) / "cluster.env").exists():
+            subprocess.run([str(SCRIPT), "down"], env=_with(env), check=False, timeout=300)
+
+
+def _with(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **env}

@@ -1,0 +1,25 @@
+"""Figures over rounds, as the benchmarks that take turns report them: medians, ratios and table cells."""
+
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+
+def median_of(rounds: list[dict[str, Any]], key: str) -> float | None:
+    """The median over rounds, of those that have the figure (a round with no success has no latency)."""
+    values = [run[key] for run in rounds if run[key] is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
+def medians(rounds: list[dict[str, Any]], keys: Iterable[str]) -> dict[str, float | None]:
+    return {key: median_of(rounds, key) for key in keys}
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator`` to 3 places; None where either was not measured (or the denominator is 0)."""
+    return round(numerator / denominator, 3) if numerator is not None and denominator else None
+
+
+def cell(value: float | None, width: int, digits: int = 1) -> str:
+    """A right-aligned table cell; ``-`` for a figure not measured."""
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
