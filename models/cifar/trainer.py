@@ -1,10 +1,10 @@
 """One lesson network trained on CIFAR-10 with its notebook recipe, resumable after a kill at any moment.
 
-A run directory holds ``state.pt`` (network, optimiser, epochs done, wall time; rewritten atomically after
-every epoch), ``history.jsonl`` and ``history.png`` (test-set scores per epoch, as the notebook printed), and
-at the end ``final.safetensors`` + ``final.json`` (the checkpoint the service loads) and ``result.json``
-(the scores with and without TTA). The notebook validated on the test set and kept the last epoch's
-weights; so does this, with no choosing of a best epoch on the test set.
+A run directory holds what ``ResumableRun`` keeps there (``state.pt``, and ``history.jsonl`` and
+``history.png`` with the test-set scores per epoch, as the notebook printed), and at the end
+``final.safetensors`` + ``final.json`` (the checkpoint the service loads) and ``result.json`` (the scores with
+and without TTA). The notebook validated on the test set and kept the last epoch's weights; so does this,
+with no choosing of a best epoch on the test set.
 """
 
 import json
@@ -27,26 +27,11 @@ from camserve.models.cifar.schedule import Recipe
 from camserve.models.files import atomic_write
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import build_network
-from camserve.models.selection.devices import (
-    DeviceChoice,
-    Precision,
-    PrecisionChoice,
-    autocast,
-    resolve_device,
-    training_precision,
-)
+from camserve.models.selection.devices import DeviceChoice, Precision, PrecisionChoice, autocast, training_precision
 from camserve.models.training.augment import standardise
-from camserve.models.training.history import (
-    append_epoch,
-    plot_history,
-    read_history,
-    require_plotting,
-    truncate_history,
-)
-from camserve.models.training.trainer import hardware
+from camserve.models.training.resumable import ResumableRun, Stateful, hardware
+from camserve.models.training.running_score import RunningScore
 
-STATE_FILE = "state.pt"
-HISTORY_FILE = "history.jsonl"
 FINAL_FILE = "final.safetensors"
 RESULT_FILE = "result.json"
 RESUMABLE_CHANGES = frozenset({"run_dir", "model_version", "archive"})
@@ -84,18 +69,19 @@ class CifarConfig:
 class CifarTrainer:
     def __init__(self, config: CifarConfig, cache_dir: Path) -> None:
         self.config = config
-        require_plotting()
         self.run_dir = Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(config.device)
-        torch.backends.cudnn.benchmark = self.device.type == "cuda"
-        state = self._load_state()
+        self.resumable = ResumableRun(
+            self.run_dir, asdict(config), RESUMABLE_CHANGES, config.device, config.recipe.epochs
+        )
+        self.device = self.resumable.device
         torch.manual_seed(config.seed)
         data = load_cifar(Path(config.archive), cache_dir)
         self.network = build_network(config.architecture, len(data.class_names)).to(self.device)
         self.network = self.network.to(memory_format=torch.channels_last)
         batch_shape = (min(config.recipe.batch_size, 64), 3, SIDE, SIDE)
-        self.precision: Precision = training_precision(config.precision, self.network, batch_shape, state)
+        self.precision: Precision = training_precision(
+            config.precision, self.network, batch_shape, self.resumable.saved
+        )
         self.metadata = ModelMetadata(
             name=f"camserve-{config.architecture}",
             version=config.model_version,
@@ -122,96 +108,52 @@ class CifarTrainer:
             weight_decay=recipe.weight_decay,
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.epochs_done = 0
-        self.elapsed_s = 0.0
-        if state:
-            self.network.load_state_dict(state["network"])
-            self.optimiser.load_state_dict(state["optimiser"])
-            self.scaler.load_state_dict(state["scaler"])
-            self.epochs_done = state["epochs_done"]
-            self.elapsed_s = state["elapsed_s"]
-            print(f"resuming {self.run_dir} after epoch {self.epochs_done}/{recipe.epochs}", file=sys.stderr)
-        truncate_history(self.run_dir / HISTORY_FILE, self.epochs_done)
-
-    def _load_state(self) -> dict[str, Any] | None:
-        path = self.run_dir / STATE_FILE
-        if not path.is_file():
-            return None
-        state: dict[str, Any] = torch.load(path, map_location=self.device, weights_only=True)
-        current = asdict(self.config)
-        changed = sorted(k for k, v in current.items() if k not in RESUMABLE_CHANGES and state["config"].get(k) != v)
-        if changed:
-            raise ValueError(
-                f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
-                "use a new --run-dir, or the same settings to resume"
-            )
-        return state
-
-    def _save_state(self) -> None:
-        state = {
-            "config": asdict(self.config),
-            "network": self.network.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "epochs_done": self.epochs_done,
-            "elapsed_s": self.elapsed_s,
-            "precision": self.precision,
-        }
-        with atomic_write(self.run_dir / STATE_FILE) as staged:
-            torch.save(state, staged)
+        components: dict[str, Stateful] = {"network": self.network, "optimiser": self.optimiser, "scaler": self.scaler}
+        self.resumable.resume(components, self.precision)
 
     def run(self) -> dict[str, Any]:
         """Train the epochs left, then (once) save the final checkpoint and score it with and without TTA."""
         recipe = self.config.recipe
-        for epoch in range(self.epochs_done, recipe.epochs):
+        for epoch in self.resumable.epochs_left():
             started = time.perf_counter()
-            fit_index, fit_epoch = recipe.locate(epoch)
+            fit_index, fit_epoch = recipe.locate(epoch - 1)
             if fit_epoch == 0:
                 self.optimiser.state.clear()  # fastai 0.7 builds a new optimiser for every fit call
             rates = recipe.fits[fit_index].learning_rates(self.steps_per_epoch)
             epoch_rates = rates[fit_epoch * self.steps_per_epoch : (fit_epoch + 1) * self.steps_per_epoch]
-            train_loss, train_accuracy = self._train_epoch(epoch, epoch_rates)
+            train_loss, train_accuracy = self._train_epoch(epoch - 1, epoch_rates)
             test = score(self.network, self.test_images, self.test_labels, self.metadata, self.precision, tta=False)
-            self.elapsed_s += time.perf_counter() - started
-            self.epochs_done = epoch + 1
             record = {
-                "epoch": epoch + 1,
+                "epoch": epoch,
                 "fit": fit_index + 1,
                 "lr": epoch_rates[-1],
                 "train_loss": round(train_loss, 5),
                 "train_accuracy": round(train_accuracy, 5),
                 "val_log_loss": round(test.log_loss, 5),
                 "val_accuracy": round(test.accuracy, 5),
-                "epoch_s": round(time.perf_counter() - started, 1),
-                "elapsed_s": round(self.elapsed_s, 1),
+                **self.resumable.clock(started),
             }
-            append_epoch(self.run_dir / HISTORY_FILE, record)
-            self._save_state()
-            plot_history(read_history(self.run_dir / HISTORY_FILE), self.run_dir / "history.png")
+            self.resumable.end_epoch(record, {})
             print(
-                f"{self.config.architecture} epoch {epoch + 1}/{recipe.epochs}: test accuracy {test.accuracy:.4f}, "
+                f"{self.config.architecture} epoch {epoch}/{recipe.epochs}: test accuracy {test.accuracy:.4f}, "
                 f"log loss {test.log_loss:.4f}",
                 file=sys.stderr,
             )
         return self._finish()
 
-    def _train_epoch(self, epoch: int, rates: list[float]) -> tuple[float, float]:
+    def _train_epoch(self, index: int, rates: list[float]) -> tuple[float, float]:
+        """The 0-based epoch ``index``, one step at each of ``rates``; training loss and accuracy."""
         self.network.train()
         batch_size = self.config.recipe.batch_size
-        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + index)
         order = torch.randperm(len(self.train_labels), generator=generator).to(self.device)
-        total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device)
-        seen = 0
-        bar = tqdm(rates, desc=f"{self.config.architecture} epoch {epoch + 1}", unit="batch", mininterval=5)
+        running = RunningScore(self.device)
+        bar = tqdm(rates, desc=f"{self.config.architecture} epoch {index + 1}", unit="batch", mininterval=5)
         for step, rate in enumerate(bar):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            labels = self.train_labels[index]
-            loss, log_probs = self.step(self.train_images[index], labels, rate, generator)
-            total_loss += loss * len(labels)
-            correct += (log_probs.argmax(dim=1) == labels).sum()
-            seen += len(labels)
-        return float(total_loss) / seen, float(correct) / seen
+            batch = order[step * batch_size : (step + 1) * batch_size]
+            labels = self.train_labels[batch]
+            running.add(*self.step(self.train_images[batch], labels, rate, generator), labels)
+        return running.loss_and_accuracy()
 
     def step(
         self, images: torch.Tensor, labels: torch.Tensor, rate: float, generator: torch.Generator
@@ -244,7 +186,7 @@ class CifarTrainer:
             "test_images": len(self.test_labels),
             "parameters": sum(p.numel() for p in self.network.parameters()),
             "map_size": list(self._map_size()),
-            "train_wall_s": round(self.elapsed_s, 1),
+            "train_wall_s": round(self.resumable.elapsed_s, 1),
             "accuracy": plain.accuracy,
             "log_loss": plain.log_loss,
             "tta_accuracy": tta.accuracy,

@@ -1,12 +1,10 @@
 """One training run: data and teacher targets cached, epochs with progressive sizes, resumable after a kill.
 
-A run lives in one directory: ``state.pt`` (everything needed to continue, rewritten after each epoch),
-``history.jsonl`` and ``history.png`` (the log and its plot), and ``best.safetensors`` + ``best.json``
-(the checkpoint with the best validation accuracy so far, in the format the service loads).
+A run lives in one directory: what ``ResumableRun`` keeps there (``state.pt``, ``history.jsonl``,
+``history.png``), and ``best.safetensors`` + ``best.json`` (the checkpoint with the best validation accuracy
+so far, in the format the service loads).
 """
 
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -20,26 +18,11 @@ from tqdm import tqdm
 from camserve.models.checkpoint import save_checkpoint
 from camserve.models.classmap_network import ClassMapNetwork
 from camserve.models.dataset import ImageFolder, Split, scan_image_folder
-from camserve.models.files import atomic_write
 from camserve.models.metadata import ModelMetadata
-from camserve.models.selection.devices import (
-    DeviceChoice,
-    Precision,
-    PrecisionChoice,
-    autocast,
-    resolve_device,
-    training_precision,
-)
+from camserve.models.selection.devices import DeviceChoice, Precision, PrecisionChoice, autocast, training_precision
 from camserve.models.training.augment import Augmentation, resize_batch, standardise
 from camserve.models.training.cache import cached_images
 from camserve.models.training.distill import LossWeights, Student, training_loss
-from camserve.models.training.history import (
-    append_epoch,
-    plot_history,
-    read_history,
-    require_plotting,
-    truncate_history,
-)
 from camserve.models.training.init import IMAGENET, SCRATCH, initial_network, layer_groups, set_body_trainable
 from camserve.models.training.regularise import (
     MixedBatch,
@@ -48,11 +31,11 @@ from camserve.models.training.regularise import (
     mix_batch,
     weight_average,
 )
+from camserve.models.training.resumable import ResumableRun, Stateful, hardware
+from camserve.models.training.running_score import RunningScore
 from camserve.models.training.teacher import check_teacher_classes
 from camserve.models.training.teacher_targets import TeacherTargets, cached_teacher_targets
 
-STATE_FILE = "state.pt"
-HISTORY_FILE = "history.jsonl"
 BEST_FILE = "best.safetensors"
 TEACHER_NONE = "none"
 TEACHER_EFFNET = "efficientnet-lite0"
@@ -184,13 +167,10 @@ class Trainer:
         photos are decoded and the teacher runs, which can take many minutes."""
         self.config = config
         check_config(config)
-        require_plotting()
         self.run_dir = Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(config.device)
-        # Only a few input sizes per run, so cuDNN's one-off search for the fastest kernels pays off.
-        torch.backends.cudnn.benchmark = self.device.type == "cuda"
-        state = self._load_state()
+        self.resumable = ResumableRun(self.run_dir, config.to_dict(), RESUMABLE_CHANGES, config.device, config.epochs)
+        self.device = self.resumable.device
+        state = self.resumable.saved
         torch.manual_seed(config.seed)
         folder = scan_image_folder(Path(config.data))
         self.class_names = folder.class_names
@@ -231,12 +211,17 @@ class Trainer:
             pct_start=0.25,
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.epochs_done = 0
-        self.best = (-1.0, float("inf"))  # validation (accuracy, log loss): higher accuracy, then lower loss
-        self.elapsed_s = 0.0
-        if state:
-            self._resume(state)
-        truncate_history(self.run_dir / HISTORY_FILE, self.epochs_done)
+        components: dict[str, Stateful] = {
+            "student": self.student,
+            "optimiser": self.optimiser,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+        }
+        if self.average is not None:
+            components["average"] = self.average
+        self.resumable.resume(components, self.precision)
+        # Validation (accuracy, log loss) of the best checkpoint: higher accuracy, then lower loss.
+        self.best = (-1.0, float("inf")) if state is None else (state["best_accuracy"], state["best_log_loss"])
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         groups = layer_groups(self.student.network)
@@ -248,57 +233,11 @@ class Trainer:
             result.append({"params": list(self.student.aux_head.parameters()), "lr": self.config.max_lr})
         return result
 
-    def _load_state(self) -> dict[str, Any] | None:
-        """The saved state of this run directory, refused when it was made with other settings."""
-        state_path = self.run_dir / STATE_FILE
-        if not state_path.is_file():
-            return None
-        state: dict[str, Any] = torch.load(state_path, map_location=self.device, weights_only=True)
-        current = self.config.to_dict()
-        changed = sorted(k for k, v in current.items() if k not in RESUMABLE_CHANGES and state["config"].get(k) != v)
-        if changed:
-            raise ValueError(
-                f"{self.run_dir} holds a run with different settings ({', '.join(changed)}); "
-                "use a new --run-dir, or the same settings to resume"
-            )
-        return state
-
-    def _resume(self, state: dict[str, Any]) -> None:
-        self.student.load_state_dict(state["student"])
-        self.optimiser.load_state_dict(state["optimiser"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if "scaler" in state:
-            self.scaler.load_state_dict(state["scaler"])
-        if self.average is not None:
-            self.average.load_state_dict(state["average"])
-        self.epochs_done = state["epochs_done"]
-        self.best = (state["best_accuracy"], state.get("best_log_loss", float("inf")))
-        self.elapsed_s = state["elapsed_s"]
-        print(f"resuming {self.run_dir} after epoch {self.epochs_done}/{self.config.epochs}", file=sys.stderr)
-
-    def _save_state(self) -> None:
-        state = {
-            "config": self.config.to_dict(),
-            "student": self.student.state_dict(),
-            "optimiser": self.optimiser.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            **({} if self.average is None else {"average": self.average.state_dict()}),
-            "epochs_done": self.epochs_done,
-            "best_accuracy": self.best[0],
-            "best_log_loss": self.best[1],
-            "elapsed_s": self.elapsed_s,
-            "precision": self.precision,
-        }
-        with atomic_write(self.run_dir / STATE_FILE) as staged:
-            torch.save(state, staged)
-
     def run(self) -> Path:
-        for epoch in range(self.epochs_done + 1, self.config.epochs + 1):
+        for epoch in self.resumable.epochs_left():
             started = time.perf_counter()
             train_loss, train_accuracy = self._train_epoch(epoch)
             val_log_loss, val_accuracy = self._validate()
-            self.elapsed_s += time.perf_counter() - started
             improved = (val_accuracy, -val_log_loss) > (self.best[0], -self.best[1])
             record = {
                 "epoch": epoch,
@@ -308,17 +247,13 @@ class Trainer:
                 "train_accuracy": round(train_accuracy, 5),
                 "val_log_loss": round(val_log_loss, 5),
                 "val_accuracy": round(val_accuracy, 5),
-                "epoch_s": round(time.perf_counter() - started, 1),
-                "elapsed_s": round(self.elapsed_s, 1),
+                **self.resumable.clock(started),
                 "best": improved,
             }
-            append_epoch(self.run_dir / HISTORY_FILE, record)
             if improved:
                 self.best = (val_accuracy, val_log_loss)
                 self._save_best(record)
-            self.epochs_done = epoch
-            self._save_state()
-            plot_history(read_history(self.run_dir / HISTORY_FILE), self.run_dir / "history.png")
+            self.resumable.end_epoch(record, {"best_accuracy": self.best[0], "best_log_loss": self.best[1]})
             print(
                 f"epoch {epoch}/{self.config.epochs}: val accuracy {val_accuracy:.4f}, "
                 f"log loss {val_log_loss:.4f}{' (best)' if improved else ''}",
@@ -336,10 +271,7 @@ class Trainer:
         # unbroken one does.
         torch.manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(len(self.data.train_labels), generator=generator).to(self.device)
-        # Running sums stay on the device: reading them every step would stall a GPU on each batch.
-        total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device)
-        seen = 0
+        running = RunningScore(self.device)
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs} {size}px", unit="batch")
         for step in bar:
             index = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -349,13 +281,11 @@ class Trainer:
             two_class = imagenet = None
             if self.data.teacher is not None:
                 imagenet, two_class = self.data.teacher.imagenet_logits[index], self.data.teacher.two_class[index]
-            loss, log_probs = self._step(mixed, labels, two_class, imagenet)
-            total_loss += loss * len(labels)
-            correct += (log_probs.argmax(dim=1) == labels).sum()
-            seen += len(labels)
+            running.add(*self._step(mixed, labels, two_class, imagenet), labels)
             if step % PROGRESS_EVERY == 0 or step == self.steps_per_epoch - 1:
-                bar.set_postfix(loss=f"{float(total_loss) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
-        return float(total_loss) / seen, float(correct) / seen
+                loss, accuracy = running.loss_and_accuracy()
+                bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
+        return running.loss_and_accuracy()
 
     def _step(
         self, mixed: MixedBatch, labels: torch.Tensor, two_class: torch.Tensor | None, imagenet: torch.Tensor | None
@@ -419,9 +349,3 @@ class Trainer:
         }
         metadata = replace(self.metadata, extra=extra)
         save_checkpoint(self.evaluated, metadata, self.run_dir / BEST_FILE)
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"

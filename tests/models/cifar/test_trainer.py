@@ -11,8 +11,9 @@ import torch
 
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.cifar.archive import CIFAR10_MEAN
-from camserve.models.cifar.trainer import FINAL_FILE, HISTORY_FILE, RESULT_FILE, STATE_FILE, CifarConfig, CifarTrainer
+from camserve.models.cifar.trainer import FINAL_FILE, RESULT_FILE, CifarConfig, CifarTrainer
 from camserve.models.training.history import read_history
+from camserve.models.training.resumable import HISTORY_FILE, STATE_FILE
 
 pytest.importorskip("matplotlib")  # history.png
 
@@ -87,7 +88,7 @@ def test_a_killed_run_resumes_to_the_same_weights(
     assert torch.load(Path(config.run_dir) / STATE_FILE, weights_only=True)["epochs_done"] == 2
     assert not (Path(config.run_dir) / FINAL_FILE).exists()
     resumed = CifarTrainer(config, tmp_path / "cache")
-    assert resumed.epochs_done == 2
+    assert resumed.resumable.epochs_done == 2
     resumed.run()
     assert [r["epoch"] for r in read_history(Path(config.run_dir) / HISTORY_FILE)] == [1, 2, 3, 4]
     ours, _ = load_checkpoint(Path(config.run_dir) / FINAL_FILE)

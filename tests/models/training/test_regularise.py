@@ -115,9 +115,11 @@ def regularised(config: TrainConfig) -> TrainConfig:
     return replace(config, sizes=(32, 32), regularisation=every)
 
 
-def test_a_regularised_run_saves_the_average_and_resumes_exactly(regularised: TrainConfig, tmp_path: Path) -> None:
+def test_a_regularised_run_saves_the_average_and_resumes_exactly(
+    regularised: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checkpoint is the moving average (what validation scored), loads in the service without hooks, and a
-    run stopped after epoch 1 ends exactly where an unbroken one does, average included."""
+    run killed in epoch 2 ends exactly where an unbroken one does, average included."""
     cache = tmp_path / "cache"
     unbroken = Trainer(regularised, cache)
     best = unbroken.run()
@@ -129,13 +131,20 @@ def test_a_regularised_run_saves_the_average_and_resumes_exactly(regularised: Tr
     with torch.inference_mode():
         torch.testing.assert_close(network(images), unbroken.evaluated.eval()(images), atol=2e-2, rtol=0)
 
-    first = replace(regularised, run_dir=str(tmp_path / "broken"), sizes=(32, 32))
-    stopped = Trainer(first, cache)
-    stopped._train_epoch(1)  # epoch 1 as run() does it, then the state as run() saves it
-    stopped.epochs_done = 1
-    stopped._save_state()
+    first = replace(regularised, run_dir=str(tmp_path / "broken"))
+    train_epoch = Trainer._train_epoch
+
+    def killed_in_epoch_2(self: Trainer, epoch: int) -> tuple[float, float]:
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_epoch", killed_in_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(first, cache).run()
     resumed = Trainer(first, cache)
-    assert resumed.epochs_done == 1
+    assert resumed.resumable.epochs_done == 1
     resumed.run()
     assert (Path(first.run_dir) / BEST_FILE).is_file()
     assert resumed.average is not None

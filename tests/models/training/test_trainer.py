@@ -6,7 +6,7 @@ a handful of small steps.
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +22,9 @@ from camserve.models.selection import devices
 from camserve.models.training import teacher_targets
 from camserve.models.training.augment import standardise
 from camserve.models.training.history import read_history
+from camserve.models.training.resumable import HISTORY_FILE, STATE_FILE, ResumableRun
 from camserve.models.training.teacher import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES
-from camserve.models.training.trainer import BEST_FILE, HISTORY_FILE, STATE_FILE, TrainConfig, Trainer
+from camserve.models.training.trainer import BEST_FILE, TrainConfig, Trainer
 
 pytest.importorskip("matplotlib")  # history.png; part of the .[train] extra
 
@@ -131,7 +132,7 @@ def test_moved_run_dir_still_resumes(config: TrainConfig, cache_dir: Path, tmp_p
     moved = tmp_path / "moved"
     shutil.copytree(config.run_dir, moved)
     resumed = Trainer(replace(config, run_dir=str(moved)), cache_dir)
-    assert resumed.epochs_done == 1
+    assert resumed.resumable.epochs_done == 1
 
 
 def test_finished_run_is_not_trained_again(
@@ -160,7 +161,7 @@ def test_interrupted_run_resumes_where_it_stopped(
 
     trained = epochs_trained(monkeypatch)
     resumed = Trainer(config, cache_dir)
-    assert resumed.epochs_done == 1
+    assert resumed.resumable.epochs_done == 1
     resumed.run()
     assert trained == [2]
     history = read_history(run_dir / HISTORY_FILE)
@@ -181,15 +182,15 @@ def test_kill_between_log_line_and_state_logs_the_epoch_once(
 ) -> None:
     """Epoch 2 was logged but its state never saved: the rerun redoes epoch 2 and the log has it once."""
     config = replace(config, sizes=(32, 32))
-    original = Trainer._save_state
+    original = ResumableRun.save_state
 
-    def save_then_die(self: Trainer) -> None:
+    def save_then_die(self: ResumableRun, values: Mapping[str, object]) -> None:
         if self.epochs_done == 2:
             raise KeyboardInterrupt
-        original(self)
+        original(self, values)
 
     with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "_save_state", save_then_die)
+        patch.setattr(ResumableRun, "save_state", save_then_die)
         with pytest.raises(KeyboardInterrupt):
             Trainer(config, cache_dir).run()
     log = Path(config.run_dir) / HISTORY_FILE
