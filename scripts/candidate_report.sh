@@ -3,8 +3,9 @@
 # CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
 # gate, the serving-size table, the shipped model against the candidate on the same photos, the forward's
 # cost against the shipped model's (timed in turns), and the release rule's verdict on all of it
-# (scripts/ship_decision.py; decision.txt). Each step writes its own file under OUT and is skipped when that
-# file exists, so a stopped report picks up where it stopped.
+# (camserve release decide; decision.txt). Each step writes its own file under OUT and is skipped when that
+# file exists, so a stopped report picks up where it stopped. The comparisons are `camserve release`
+# subcommands: each writes its JSON with --output, and its summary is the step's .txt.
 #
 # Usage: scripts/candidate_report.sh CHECKPOINT OUT DATA FULLRES
 #   CHECKPOINT  a trainer's best.safetensors (its .json beside it)
@@ -13,8 +14,8 @@
 #   DATA        the training image folder (its validation split is scored)
 #   FULLRES     full-resolution stand-ins (python bench/fullres_photos.py makes them)
 #   PYTHON      (environment) the interpreter with camserve installed, default python3
-#   SIZE_ROUNDS (environment) timed rounds of bench/sizes.py, default 20
-#   COST_ROUNDS (environment) timed rounds of bench/graphs.py, default 20
+#   SIZE_ROUNDS (environment) timed rounds of camserve release sizes, default 20
+#   COST_ROUNDS (environment) timed rounds of camserve release graphs, default 20
 #   SHIPPED     (environment) the checkpoint it would replace, default weights/camserve-resnet34.safetensors
 set -euo pipefail
 checkpoint=$1 out=$2 data=$3 fullres=$4
@@ -47,14 +48,14 @@ reference() {
     CAMSERVE_BACKEND=torch CAMSERVE_PRECISION=fp32 "$python" -m camserve evaluate --json "$@"
 }
 
-# quantize exits 1 when int8 fails the gate, and ship_decision.py when the rule says no: what they write is
+# quantize exits 1 when int8 fails the gate, and release decide when the rule says no: what they write is
 # the report, and it goes on. Any other failure stops it.
 quantize() {
     "$python" -m camserve quantize --data "$data" --fullres "$fullres" --json || [[ $? -eq 1 ]]
 }
 
 decide() {
-    "$python" scripts/ship_decision.py "$out" || [[ $? -eq 1 ]]
+    "$python" -m camserve release decide "$out" || [[ $? -eq 1 ]]
 }
 
 step val-uncalibrated.json reference --data "$data" --split val
@@ -64,11 +65,11 @@ step fullres.json reference --data "$fullres"
 step val-tta.json reference --data "$data" --split val --tta
 step fullres-zoom.json reference --data "$fullres" --zoom
 step gate.json quantize
-step sizes.txt "$python" bench/sizes.py --data "$data" --fullres "$fullres" --rounds "${SIZE_ROUNDS:-20}" \
-    --output "$out/sizes.json"
-step versus.txt "$python" bench/versus.py "$shipped" "$weights" --data "$data" --fullres "$fullres" \
+step sizes.txt "$python" -m camserve release sizes --data "$data" --fullres "$fullres" \
+    --rounds "${SIZE_ROUNDS:-20}" --output "$out/sizes.json"
+step versus.txt "$python" -m camserve release versus "$shipped" "$weights" --data "$data" --fullres "$fullres" \
     --output "$out/versus.json"
-step cost.txt "$python" bench/graphs.py --rounds "${COST_ROUNDS:-20}" --output "$out/cost.json" \
+step cost.txt "$python" -m camserve release graphs --rounds "${COST_ROUNDS:-20}" --output "$out/cost.json" \
     --graph "shipped-int8=$shipped:int8" --graph "candidate-int8=$weights:int8" --graph "candidate-fp32=$weights:fp32"
 step decision.txt decide
 cat "$out/decision.txt"

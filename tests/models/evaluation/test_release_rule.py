@@ -1,11 +1,14 @@
-"""The release rule: each condition can stop a candidate, and only a candidate that meets all four ships."""
+"""The release rule: each condition can stop a candidate, only a candidate that meets all four ships, and a
+report folder is read as candidate_report.sh leaves it."""
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.ship_decision import MAX_FREE_COST, conditions
+from camserve.models.evaluation.release_rule import MAX_FREE_COST, conditions, decide
 
 
 def report(
@@ -14,14 +17,20 @@ def report(
     log_loss_interval: tuple[float, float] = (-0.03, -0.01),
     cost_ratio: float = 1.1,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A versus.json and a cost.json as bench/versus.py and bench/graphs.py write them, the same on both sets."""
+    """A versus.json and a cost.json as ``camserve release versus`` and ``graphs`` write them, the same on both
+    sets."""
     one_set = {
         "old": {"accuracy": 0.974},
         "new": {"accuracy": 0.974 + accuracy_gain},
         "accuracy_difference_95": list(accuracy_interval),
         "log_loss_difference_95": list(log_loss_interval),
     }
-    versus = {"validation": one_set, "full_resolution": copy.deepcopy(one_set)}
+    versus = {
+        "old": {"weights": "weights/shipped.safetensors", "version": "2.0.0"},
+        "new": {"weights": "runs/candidate.safetensors", "version": "2.1.0"},
+        "validation": one_set,
+        "full_resolution": copy.deepcopy(one_set),
+    }
     cost = {
         "graphs": {
             "shipped-int8": {"8": {"ratio_to_first": 1.0}},
@@ -67,3 +76,17 @@ def test_a_costlier_forward_needs_a_measurable_gain_in_accuracy(
     versus, cost = report(accuracy_interval=accuracy_interval, cost_ratio=2.89)
     assert (failed(versus, cost) == []) is ships
     assert failed(*report(cost_ratio=MAX_FREE_COST)) == []
+
+
+def test_a_report_folder_without_a_gate_record_does_not_ship(tmp_path: Path) -> None:
+    """The candidate named in versus.json has no gate record beside it, so int8 did not pass."""
+    versus, cost = report()
+    versus["new"]["weights"] = str(tmp_path / "candidate.safetensors")
+    (tmp_path / "versus.json").write_text(json.dumps(versus))
+    (tmp_path / "cost.json").write_text(json.dumps(cost))
+    decision = decide(tmp_path)
+    assert not decision.ship
+    assert [c.name for c in decision.conditions if not c.held] == ["int8 passed the gate"]
+    lines = decision.format().splitlines()
+    assert lines[2].startswith("FAILED int8 passed the gate") and lines[0].startswith("held   accuracy not lower")
+    assert lines[-1] == "2.1.0 does not replace 2.0.0"
