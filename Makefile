@@ -17,13 +17,14 @@ serve: $(BIN)/camserve
 	$(BIN)/camserve serve
 
 # mypy cannot follow the editable install's folder mapping (pyproject.toml), so it checks an installed copy:
-# its messages name build/typecheck/camserve/models/... for models/..., and so on.
+# its messages name build/typecheck/camserve/models/... for models/..., and so on. The benchmarks (bench/, not
+# installed) are checked from the checkout, against that copy of camserve.
 lint: $(BIN)/camserve
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	rm -rf build/typecheck
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --no-compile --target build/typecheck .
-	MYPYPATH=build/typecheck $(BIN)/mypy -p camserve
+	MYPYPATH=build/typecheck $(BIN)/mypy -p camserve -p bench
 	$(BIN)/hadolint Dockerfile
 
 # Everything: lint, type check, and every test (the browser tests need Debian's chromium; .ci/run installs it).

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lib.paths import CHELSEA, REPOSITORY, RESULTS_DIR
+from bench.lib.results import machine_summary
 from bench.lib.server import running_server
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 from camserve.models.inference.preprocess import prepare
@@ -130,11 +131,10 @@ def main() -> None:
 
 def print_table(results: dict[str, Any]) -> None:
     """The JSON's headline numbers, one row per measurement, so runs can be compared at a glance."""
-    torch_info, machine = results["torch"], results["machine"]
-    load = machine["load_average_1m"]
+    torch_info = results["torch"]
     print(
         f"{results['requests']} timed after {results['warmup']} warm-up; torch {torch_info['version']}, "
-        f"{torch_info['threads']} threads, {machine['cpus']} CPUs, load {load['before']} -> {load['after']}"
+        f"{torch_info['threads']} threads, {machine_summary(results)}"
     )
     print(f"{'':34} {'device':>7} {'prec':>5} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8}")
     rows = [

@@ -46,7 +46,7 @@ from bench.lib.load_generator import Outcome, default_requests, post, run_level,
 from bench.lib.paths import RESULTS_DIR
 from bench.lib.photos import SIZES, Photo, build_photos
 from bench.lib.plots import concurrency_plot
-from bench.lib.results import cell, ratio
+from bench.lib.results import cell, machine_summary, ratio
 from bench.lib.server import api_headers, parse_env, running_server, server_process
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 
@@ -156,14 +156,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def print_table(results: dict[str, Any]) -> None:
     """The JSON's headline numbers, so runs can be compared at a glance."""
-    torch_info, machine = results["torch"], results["machine"]
-    load, forward = machine["load_average_1m"], results["forward"]
+    torch_info, forward = results["torch"], results["forward"]
     print(
         f"{results['photos']['count']} {results['photos']['origin']} JPEGs; "
         f"server {results['server']['backend']} {results['server']['device']}/{results['server']['precision']}; "
         f"torch {torch_info['version']}, {torch_info['threads']} threads, OMP_WAIT_POLICY "
-        f"{torch_info['omp_wait_policy']}, {machine['cpus']} CPUs, "
-        f"load {load['before']} -> {load['after']}"
+        f"{torch_info['omp_wait_policy']}, {machine_summary(results)}"
     )
     headings = (
         "reqs",

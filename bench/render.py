@@ -26,6 +26,7 @@ import numpy as np
 
 from bench.lib.paths import CHELSEA, REPOSITORY, RESULTS_DIR
 from bench.lib.photos import jpeg_bytes, synthetic_photo
+from bench.lib.results import machine_summary
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, timed, write_results
 from camserve.models.inference.cam import upsample
 from camserve.models.inference.decode import decode_photo
@@ -63,9 +64,7 @@ def measure(name: str, data: bytes, reps: int, max_pixels: int, rng: np.random.G
 
 def print_table(results: dict[str, Any]) -> None:
     """Steps, then one row per zlib level with its size relative to level 0 and to the raw RGB."""
-    machine = results["machine"]
-    load = machine["load_average_1m"]
-    print(f"median of {results['reps']}; {machine['cpus']} CPUs, load {load['before']} -> {load['after']}")
+    print(f"median of {results['reps']}; {machine_summary(results)}")
     for photo in results["photos"]:
         raw = photo["width"] * photo["height"] * 3
         steps = ", ".join(f"{step} {ms:.1f}" for step, ms in photo["steps_ms"].items())

@@ -48,7 +48,7 @@ from bench.lib.load_generator import CAMSERVE, LEVEL_MEDIANS, Endpoint, default_
 from bench.lib.paths import REPOSITORY, RESULTS_DIR
 from bench.lib.photos import Photo, build_photos
 from bench.lib.plots import concurrency_plot
-from bench.lib.results import cell, medians, ratio
+from bench.lib.results import cell, machine_summary, medians, ratio
 from bench.lib.server import api_headers, free_port, running_server, server_process, wait_until_ready
 from bench.peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
@@ -283,8 +283,8 @@ def print_tables(results: dict[str, Any]) -> None:
     print(
         f"camserve {camserve['backend']} {camserve['device']}/{camserve['precision']}; peer LitServe "
         f"{peer['litserve']} torch {peer['precision']}; {results['photos']['count']} {results['photos']['origin']} "
-        f"JPEGs; {results['rounds']} rounds per level; {machine['cpu_model']}, {machine['cpus']} CPUs, "
-        f"load {machine['load_average_1m']['before']} -> {machine['load_average_1m']['after']}"
+        f"JPEGs; {results['rounds']} rounds per level; {machine['cpu_model']}, "
+        f"{machine_summary(results)}"
     )
     side_heads = " ".join(f"{h:>8}" for h in ("req/s", "p50 ms", "p99 ms", "errors"))
     print(f"{'':>5} {'camserve':^35}   {'peer':^35}   {'camserve/peer':^17}")

@@ -40,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.lib.load_generator import quantiles_ms, send_all, uploads
 from bench.lib.paths import RESULTS_DIR
 from bench.lib.photos import Photo, generated_photos
+from bench.lib.results import machine_summary
 from bench.lib.server import api_headers, running_server, server_process
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 
@@ -141,13 +142,12 @@ def targets(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def print_table(results: dict[str, Any]) -> None:
     """Baseline beside final figures, then the targets, so a leak is visible at a glance."""
-    run, machine = results["run"], results["machine"]
-    load = machine["load_average_1m"]
+    run = results["run"]
     print(
         f"sent {run['sent']} of {run['requested']} at concurrency {run['concurrency']} "
         f"({run['warmup']} warm-up){' - stopped by --max-seconds' if run['stopped_by_max_seconds'] else ''}; "
         f"server {results['server']['device']}/{results['server']['precision']}; "
-        f"{machine['cpus']} CPUs, load {load['before']} -> {load['after']}"
+        f"{machine_summary(results)}"
     )
     before, after = run["after_warmup"], run["at_end"]
     print(f"{'':20} {'after warm-up':>14} {'at end':>14}")

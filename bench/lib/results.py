@@ -20,6 +20,14 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3) if numerator is not None and denominator else None
 
 
+def machine_summary(results: dict[str, Any]) -> str:
+    """How many CPUs a run had and how busy they were around it, from its machine facts: a load average well
+    above the CPU count means the neighbours were measured as much as camserve."""
+    machine = results["machine"]
+    load = machine["load_average_1m"]
+    return f"{machine['cpus']} CPUs, load {load['before']} -> {load['after']}"
+
+
 def cell(value: float | None, width: int, digits: int = 1) -> str:
     """A right-aligned table cell; ``-`` for a figure not measured."""
     return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"

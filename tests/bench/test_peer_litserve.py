@@ -1,12 +1,7 @@
-"""The LitServe peer's handler (bench/peer_litserve.py), without a server: what it decodes and what it answers.
+"""The LitServe peer's handler (bench/peer_litserve.py), without a server: what it decodes and what it answers."""
 
-bench/ is scripts, not a package, so the module is loaded from its file.
-"""
-
-import importlib.util
 import io
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,21 +14,10 @@ from camserve.models.checkpoint import load_checkpoint
 from camserve.models.inference.preprocess import to_model_input
 from tests.support.photos import CHELSEA, STORED_FOR_ORIENTATION, encode, exif_with_orientation
 
-pytest.importorskip("litserve", reason="the peer needs LitServe: pip install -e '.[bench]'")
-
-PEER = Path(__file__).resolve().parents[2] / "bench" / "peer_litserve.py"
+peer = pytest.importorskip("bench.peer_litserve", reason="the peer needs LitServe: pip install -e '.[bench]'")
 
 
-@pytest.fixture(scope="module")
-def peer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("peer_litserve", PEER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def handler(peer: ModuleType, weights_path: Path, precision: str = "fp32") -> Any:
+def handler(weights_path: Path, precision: str = "fp32") -> Any:
     """The peer's ``CamAPI``, set up as LitServe's worker sets it up."""
     api = peer.CamAPI(weights_path, precision)
     api.setup("cpu")
@@ -45,8 +29,8 @@ def upload(data: bytes) -> dict[str, UploadFile]:
     return {"file": UploadFile(io.BytesIO(data), filename="photo")}
 
 
-def test_decode_gives_the_input_camserve_gives(peer: ModuleType, tiny_checkpoint: Path, chelsea_bytes: bytes) -> None:
-    api = handler(peer, tiny_checkpoint)
+def test_decode_gives_the_input_camserve_gives(tiny_checkpoint: Path, chelsea_bytes: bytes) -> None:
+    api = handler(tiny_checkpoint)
     _, metadata = load_checkpoint(tiny_checkpoint)
     with Image.open(CHELSEA) as photo:
         expected = to_model_input(photo.convert("RGB"), metadata)
@@ -57,8 +41,8 @@ def test_decode_gives_the_input_camserve_gives(peer: ModuleType, tiny_checkpoint
     assert np.abs(pixels.numpy() - expected).mean() < 0.05
 
 
-def test_decode_turns_the_photo_upright(peer: ModuleType, tiny_checkpoint: Path) -> None:
-    api = handler(peer, tiny_checkpoint)
+def test_decode_turns_the_photo_upright(tiny_checkpoint: Path) -> None:
+    api = handler(tiny_checkpoint)
     with Image.open(CHELSEA) as photo:
         upright = photo.convert("RGB")
     stored = encode(upright.transpose(STORED_FOR_ORIENTATION[6]), "JPEG", quality=95, exif=exif_with_orientation(6))
@@ -70,9 +54,9 @@ def test_decode_turns_the_photo_upright(peer: ModuleType, tiny_checkpoint: Path)
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_batch_answers_label_probabilities_and_maps(
-    peer: ModuleType, tiny_checkpoint: Path, chelsea_bytes: bytes, precision: str
+    tiny_checkpoint: Path, chelsea_bytes: bytes, precision: str
 ) -> None:
-    api = handler(peer, tiny_checkpoint, precision)
+    api = handler(tiny_checkpoint, precision)
     network, metadata = load_checkpoint(tiny_checkpoint)
     batch = torch.stack([api.decode_request(upload(chelsea_bytes)) for _ in range(3)])
     with torch.inference_mode():
