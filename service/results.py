@@ -1,22 +1,20 @@
 """The one place a model's answer becomes result JSON, for the HTTP API and the command line alike."""
 
-from typing import Any
-
 import numpy as np
 
 from camserve.models.inference.predictor import Prediction
 from camserve.models.metadata import ModelMetadata
-from camserve.service.schemas import Classification, ModelInfo, Zoom
+from camserve.service.schemas import Classification, ModelInfo, PredictionResult, Zoom
 
 
 def model_info(metadata: ModelMetadata) -> ModelInfo:
     return ModelInfo(name=metadata.name, version=metadata.version, trained=metadata.trained)
 
 
-def stored_classes(result: dict[str, Any]) -> list[str]:
+def stored_classes(result: PredictionResult) -> list[str]:
     """A stored result's classes in its model's class-map order. ``by_class`` wrote its probabilities in that
     order and every store keeps the JSON as written, so a result stays readable whichever models serve now."""
-    return list(result["probabilities"])
+    return list(result.probabilities)
 
 
 def by_class(probabilities: np.ndarray, metadata: ModelMetadata) -> dict[str, float]:

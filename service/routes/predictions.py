@@ -1,47 +1,28 @@
-"""POST a photo, GET its result and its pictures, DELETE it."""
+"""POST a photo, GET its result and its pictures, DELETE it: HTTP mapped to the pipeline and the store, and back."""
 
-import base64
 import hashlib
-import secrets
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from camserve.models.inference.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
-from camserve.models.inference.predictor import Prediction
-from camserve.models.inference.preprocess import prepare
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.metrics import Stage
+from camserve.service.pictures import UnknownClass, class_index, map_weights, outline
+from camserve.service.pipeline import OptionRefused, PredictionOptions, predict
 from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
-from camserve.service.results import classify, stored_classes
-from camserve.service.schemas import (
-    ClassMaps,
-    ErrorBody,
-    Grid,
-    Links,
-    PredictionResult,
-    Timings,
-    UnstoredResult,
-    Zoom,
-)
+from camserve.service.results import stored_classes
+from camserve.service.schemas import ClassMaps, ErrorBody, Grid, PredictionResult, UnstoredResult
 from camserve.service.security import require_api_key
-from camserve.service.served_models import ServedModel, UnknownModel
-from camserve.service.staging import staged_photo
+from camserve.service.served_models import UnknownModel
 from camserve.service.state import AppState, get_state
-from camserve.service.stores import NewResult
-from camserve.service.zoom import Zoomed, zoom_in
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
 PICTURE_CACHE = "private, max-age=31536000, immutable"
-ID_BYTES = 16  # 128 random bits
 
 _REJECTION_STATUS: dict[type[PhotoRejected], int] = {UnsupportedPhoto: 415, PhotoTooLarge: 413, CorruptPhoto: 422}
 Responses = dict[int | str, dict[str, Any]]
@@ -50,10 +31,6 @@ _POST_ERRORS: Responses = {code: {"model": ErrorBody} for code in (401, 413, 415
 RETRY_AFTER_S = "1"
 
 State = Annotated[AppState, Depends(get_state)]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 2)
 
 
 def _reject(error: PhotoRejected) -> ApiError:
@@ -93,39 +70,29 @@ StoreQuery = Annotated[
 ]
 
 
-def _class_index(names: Sequence[str], class_name: str | None) -> int | None:
-    """``class_name``'s map among ``names`` (the answering model's classes); 422 for a class it does not have."""
-    if class_name is not None and class_name not in names:
-        raise ApiError(422, f"unknown class {class_name!r}; choose one of: {', '.join(names)}")
-    return None if class_name is None else names.index(class_name)
+async def prediction_options(
+    store: StoreQuery = None,
+    alpha: Alpha = 0.5,
+    colormap: ColormapQuery = Colormap.jet,
+    class_name: ClassQuery = None,
+    tta: TtaQuery = None,
+    zoom: ZoomQuery = None,
+    box: BoxQuery = False,
+    model: ModelQuery = None,
+) -> PredictionOptions:
+    """The POST's query parameters as one object. Async: FastAPI runs a plain-def dependency on the thread pool."""
+    return PredictionOptions(store, alpha, colormap, class_name, tta, zoom, box, model)
+
+
+def _class_index(names: list[str], class_name: str | None) -> int | None:
+    try:
+        return class_index(names, class_name)
+    except UnknownClass as error:
+        raise ApiError(422, str(error)) from error
 
 
 def _not_found(prediction_id: str) -> ApiError:
     return ApiError(404, f"no prediction with id {prediction_id!r} (it may have been deleted, expired or evicted)")
-
-
-def _pick(state: AppState, name: str | None) -> ServedModel:
-    try:
-        return state.models.pick(name)
-    except UnknownModel as error:
-        raise ApiError(422, str(error)) from error
-
-
-def _map_weights(result: dict[str, Any]) -> np.ndarray:
-    """What a stored result's maps are weighted by, in its model's class order: the probabilities of the forward
-    that made them, the whole photo's (after a zoom, the answer combines them with the crop's)."""
-    probabilities = result.get("zoom", {}).get("photo_probabilities") or result["probabilities"]
-    return np.array([probabilities[name] for name in stored_classes(result)], np.float32)
-
-
-def _outline(zoom: dict[str, Any], wanted: bool) -> tuple[int, int, int, int] | None:
-    """The zoom's crop to draw on the overlay: asked for (?box=true) and there is one."""
-    box = zoom.get("box")
-    return (box["left"], box["top"], box["right"], box["bottom"]) if wanted and box else None
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
 @router.post(
@@ -138,101 +105,24 @@ def _iso(timestamp: float) -> str:
 async def create_prediction(
     state: State,
     file: Annotated[UploadFile, File(description="The photo.")],
-    store: StoreQuery = None,
-    alpha: Alpha = 0.5,
-    colormap: ColormapQuery = Colormap.jet,
-    class_name: ClassQuery = None,
-    tta: TtaQuery = None,
-    zoom: ZoomQuery = None,
-    box: BoxQuery = False,
-    model: ModelQuery = None,
+    options: Annotated[PredictionOptions, Depends(prediction_options)],
 ) -> PredictionResult | JSONResponse:
-    started = time.perf_counter()
-    served = _pick(state, model)
-    metadata = served.metadata
-    keep = state.settings.store_photos if store is None else store
-    mirror = state.settings.tta if tta is None else tta
-    zooming = state.settings.zoom if zoom is None else zoom
-    if keep and not state.settings.store_photos:
-        raise ApiError(422, "this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
-    class_index = _class_index(metadata.class_names, class_name)
-    limit = state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, f"the upload is larger than the limit of {limit:,} bytes")
-    prediction_id = secrets.token_urlsafe(ID_BYTES)
-    async with staged_photo(state.store, prediction_id, data, keep) as staged:
-        try:
-            with served.engine.arriving(), state.metrics.timed(Stage.decode):
-                prepared = await run_in_threadpool(prepare, data, metadata, state.settings.max_pixels)
-        except PhotoRejected as error:
-            raise _reject(error) from error
-        decoded_at = time.perf_counter()
-        try:
-            # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
-            photo = await served.engine.look(prepared.pixels, mirror)
-            inferred_at = time.perf_counter()
-            zoomed = (
-                await zoom_in(state, served, data, prepared, photo, mirror)
-                if zooming
-                else Zoomed(photo.probabilities, Zoom())
-            )
-        except Overloaded as error:
-            state.metrics.rejected.inc()
-            busy = f"the server is busy: {error}; try again shortly"
-            raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
-        except ShuttingDown as error:
-            raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
-        except PhotoRejected as error:  # the zoom's decode at full size can refuse what the reduced-size one read
-            raise _reject(error) from error
-        zoomed_at = time.perf_counter()
-
-        created = time.time()
-        answer = Prediction(zoomed.probabilities, photo.class_maps)
-        classification = classify(answer, metadata, prepared.width, prepared.height, mirror, zoomed.zoom).model_dump()
-        timings = Timings(
-            decode_ms=_ms(decoded_at - started),
-            inference_ms=_ms(inferred_at - decoded_at),
-            zoom_ms=_ms(zoomed_at - inferred_at) if zooming else 0.0,
-            total_ms=_ms(time.perf_counter() - started),
-        )
-        if not keep:
-            outline = _outline(classification["zoom"], box)
-            overlay = RenderRequest(Picture.overlay, alpha, colormap, class_index, outline)
-            try:  # the full-size decode can refuse what the reduced-size one read, as a GET's picture can
-                with state.metrics.timed(Stage.render):
-                    png = await run_in_threadpool(
-                        render,
-                        data,
-                        photo.class_maps,
-                        photo.probabilities,
-                        overlay,
-                        state.settings.max_pixels,
-                        state.settings.png_compression,
-                    )
-            except PhotoRejected as error:
-                raise _reject(error) from error
-            unstored = UnstoredResult(
-                **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
-            )
-            return JSONResponse(unstored.model_dump(mode="json"), status_code=200)
-
-        base = f"/predictions/{prediction_id}"
-        expires = state.store.expires_at(created)
-        result = PredictionResult(
-            **classification,
-            id=prediction_id,
-            created_at=_iso(created),
-            expires_at=None if expires is None else _iso(expires),
-            links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
-            timings=timings,
-        )
-        body = result.model_dump(mode="json")
-        with state.metrics.timed(Stage.store):
-            await staged.ready()
-            await state.committer.put(NewResult(prediction_id, body, data, photo.class_maps, created))
-        # The body is already validated and in JSON form: answer it as it is, not validated a second time.
-        return JSONResponse(body, status_code=201, headers={"Location": base})
+    try:
+        outcome = await predict(state, options, file)
+    except (UnknownModel, OptionRefused, UnknownClass) as error:
+        raise ApiError(422, str(error)) from error
+    except PhotoRejected as error:
+        raise _reject(error) from error
+    except Overloaded as error:
+        state.metrics.rejected.inc()
+        busy = f"the server is busy: {error}; try again shortly"
+        raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
+    except ShuttingDown as error:
+        raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
+    # Answered as validated, in JSON form, not validated a second time by the response model.
+    if isinstance(outcome, UnstoredResult):
+        return JSONResponse(outcome.model_dump(mode="json"), status_code=200)
+    return JSONResponse(outcome.model_dump(mode="json"), status_code=201, headers={"Location": outcome.links.self})
 
 
 @router.get("/{prediction_id}", response_model=PredictionResult, responses=_ERRORS)
@@ -240,7 +130,7 @@ async def read_prediction(state: State, prediction_id: str) -> PredictionResult:
     result = await run_in_threadpool(state.store.get_result, prediction_id)
     if result is None:
         raise _not_found(prediction_id)
-    return PredictionResult.model_validate(result)
+    return result
 
 
 @router.get("/{prediction_id}/maps", response_model=ClassMaps, responses=_ERRORS)
@@ -255,13 +145,8 @@ async def read_maps(state: State, prediction_id: str) -> ClassMaps:
     return ClassMaps(
         classes=stored_classes(result),
         class_maps=class_maps.tolist(),
-        cam=select_cam(class_maps, _map_weights(result), None).tolist(),
-        grid=Grid(
-            height=height,
-            width=width,
-            cell_height=result["height"] / height,
-            cell_width=result["width"] / width,
-        ),
+        cam=select_cam(class_maps, map_weights(result), None).tolist(),
+        grid=Grid(height=height, width=width, cell_height=result.height / height, cell_width=result.width / width),
     )
 
 
@@ -307,16 +192,15 @@ async def _picture(
         stored = await run_in_threadpool(state.store.get, prediction_id)
         if stored is None:
             raise _not_found(prediction_id)
-        class_index = _class_index(stored_classes(stored.result), class_name)
-        outline = _outline(stored.result.get("zoom", {}), box)
-        render_request = RenderRequest(picture, alpha, colormap, class_index, outline)
+        index = _class_index(stored_classes(stored.result), class_name)
+        render_request = RenderRequest(picture, alpha, colormap, index, outline(stored.result.zoom, box))
         try:
             with state.metrics.timed(Stage.render):
                 png = await run_in_threadpool(
                     render,
                     stored.photo,
                     stored.class_maps,
-                    _map_weights(stored.result),
+                    map_weights(stored.result),
                     render_request,
                     state.settings.max_pixels,
                     state.settings.png_compression,

@@ -7,7 +7,6 @@ the service answers with 503 and ``Retry-After``: never a 500, and never a 201 t
 """
 
 import io
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from camserve.service.schemas import PredictionResult
 
 __all__ = [
     "DuplicateResult",
@@ -25,6 +26,8 @@ __all__ = [
     "StoredPrediction",
     "array_from_bytes",
     "array_to_bytes",
+    "result_from_text",
+    "result_to_text",
 ]
 
 
@@ -47,10 +50,10 @@ class StoreLimits:
 
 @dataclass(frozen=True)
 class NewResult:
-    """One result to store: its id, the result JSON, the photo as uploaded, the class maps, its Unix time."""
+    """One result to store: its id, the result, the photo as uploaded, the class maps, its Unix time."""
 
     prediction_id: str
-    result: dict[str, Any]
+    result: PredictionResult
     photo: bytes
     class_maps: np.ndarray
     created: float
@@ -63,7 +66,7 @@ class NewResult:
 
 @dataclass(frozen=True)
 class StoredPrediction:
-    result: dict[str, Any]
+    result: PredictionResult
     photo: bytes
     class_maps: np.ndarray
 
@@ -78,6 +81,17 @@ def array_to_bytes(array: np.ndarray) -> bytes:
 def array_from_bytes(data: bytes) -> np.ndarray:
     array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
     return array
+
+
+def result_to_text(result: PredictionResult) -> str:
+    """The result as the JSON its row keeps: fields and probabilities in the order written, which is the
+    order of its model's class maps (``stored_classes``)."""
+    return result.model_dump_json()
+
+
+def result_from_text(text: str) -> PredictionResult:
+    """A row's JSON, parsed into its model here, once, so no reader handles a result by string keys."""
+    return PredictionResult.model_validate_json(text)
 
 
 class PredictionStore(ABC):
@@ -111,7 +125,7 @@ class PredictionStore(ABC):
     def put(
         self,
         prediction_id: str,
-        result: dict[str, Any],
+        result: PredictionResult,
         photo: bytes,
         class_maps: np.ndarray,
         created: float | None = None,
@@ -132,15 +146,15 @@ class PredictionStore(ABC):
     def _alive(self, columns: str, prediction_id: str) -> tuple[Any, ...] | None:
         """``columns`` (SQL) of the result's row, unless it is unknown, deleted, evicted or expired."""
 
-    def get_result(self, prediction_id: str) -> dict[str, Any] | None:
-        """The result's JSON alone."""
+    def get_result(self, prediction_id: str) -> PredictionResult | None:
+        """The result alone."""
         row = self._alive("result", prediction_id)
-        return None if row is None else json.loads(row[0])
+        return None if row is None else result_from_text(row[0])
 
-    def get_maps(self, prediction_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
-        """The result's JSON and its class maps, without the photo."""
+    def get_maps(self, prediction_id: str) -> tuple[PredictionResult, np.ndarray] | None:
+        """The result and its class maps, without the photo."""
         row = self._alive("result, class_maps", prediction_id)
-        return None if row is None else (json.loads(row[0]), array_from_bytes(row[1]))
+        return None if row is None else (result_from_text(row[0]), array_from_bytes(row[1]))
 
     def exists(self, prediction_id: str) -> bool:
         """Whether the result can still be read: what a cached picture of it is checked against."""

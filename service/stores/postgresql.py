@@ -22,7 +22,6 @@ succeeded; if either fails the upload is deleted at once, best effort.
 On PostgreSQL a deleted row is unreachable at once; the space its bytes took is reused after autovacuum.
 """
 
-import json
 import secrets
 import threading
 import time
@@ -43,6 +42,8 @@ from camserve.service.stores.base import (
     StoreUnavailable,
     array_from_bytes,
     array_to_bytes,
+    result_from_text,
+    result_to_text,
 )
 
 __all__ = ["MIGRATIONS", "PostgresStore", "open_store"]
@@ -272,7 +273,7 @@ class PostgresStore(PredictionStore):
 
     def _row(self, new: NewResult, staged_key: str | None) -> tuple[Any, ...]:
         """The INSERT parameters for ``new``: its photo in the row, or the key it has (or will have) in the bucket."""
-        result_text = json.dumps(new.result)
+        result_text = result_to_text(new.result)
         maps = array_to_bytes(new.class_maps)
         size = len(result_text) + len(new.photo) + len(maps)
         if self._blobs is None:
@@ -352,7 +353,7 @@ class PostgresStore(PredictionStore):
             photo = self._blobs.get(key)
             if photo is None:  # deleted between the two reads
                 return None
-        return StoredPrediction(json.loads(result), bytes(photo), array_from_bytes(maps))
+        return StoredPrediction(result_from_text(result), bytes(photo), array_from_bytes(maps))
 
     def delete(self, prediction_id: str) -> bool:
         return bool(self._delete(_ALIVE, (prediction_id, self.oldest_alive())))

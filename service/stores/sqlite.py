@@ -11,7 +11,6 @@ bytes are gone from both files, not just unlinked. A delete is one transaction: 
 whole or gone, never half.
 """
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -30,6 +29,8 @@ from camserve.service.stores.base import (
     StoreUnavailable,
     array_from_bytes,
     array_to_bytes,
+    result_from_text,
+    result_to_text,
 )
 
 _SCHEMA = """
@@ -125,7 +126,7 @@ class SqliteStore(PredictionStore):
     def put_many(self, results: Sequence[NewResult]) -> None:
         rows = []
         for new in results:
-            result_text = json.dumps(new.result)
+            result_text = result_to_text(new.result)
             maps = array_to_bytes(new.class_maps)
             size = len(result_text) + len(new.photo) + len(maps)
             rows.append((new.prediction_id, result_text, new.photo, maps, size, new.created))
@@ -183,7 +184,7 @@ class SqliteStore(PredictionStore):
         row = self._alive("result, photo, class_maps", prediction_id)
         if row is None:
             return None
-        return StoredPrediction(json.loads(row[0]), bytes(row[1]), array_from_bytes(row[2]))
+        return StoredPrediction(result_from_text(row[0]), bytes(row[1]), array_from_bytes(row[2]))
 
     def delete(self, prediction_id: str) -> bool:
         return bool(self._delete(_ALIVE, (prediction_id, self.oldest_alive())))

@@ -12,6 +12,7 @@ from camserve.service.group_commit import GroupCommitter
 from camserve.service.stores import NewResult, StoreLimits
 from camserve.service.stores.sqlite import SqliteStore
 from tests.support.aio import run_in_own_loop
+from tests.support.stores import make_result
 
 ROOMY = 100 * 1024 * 1024
 
@@ -41,7 +42,7 @@ def store(tmp_path: Path) -> Iterator[CountingStore]:
 
 
 def new(name: str, photo_bytes: int = 100) -> NewResult:
-    return NewResult(name, {"id": name}, b"p" * photo_bytes, np.zeros((2, 5, 5), np.float32), time.time())
+    return NewResult(name, make_result(name), b"p" * photo_bytes, np.zeros((2, 5, 5), np.float32), time.time())
 
 
 def test_a_lone_result_is_written_at_once(store: CountingStore) -> None:

@@ -17,8 +17,8 @@ from PIL import Image, PngImagePlugin
 
 from camserve.models.inference.decode import CorruptPhoto
 from camserve.models.runtimes.torch import TorchPredictor
+from camserve.service import pipeline
 from camserve.service.app import create_app
-from camserve.service.routes import predictions
 from camserve.service.settings import Settings
 from tests.support.servers import post, wait_until_ready
 
@@ -176,7 +176,7 @@ def test_store_false_refuses_a_photo_its_full_size_decode_rejects(
     def refuse(*_args: object) -> bytes:
         raise CorruptPhoto("the image data could not be decoded: truncated")
 
-    monkeypatch.setattr(predictions, "render", refuse)
+    monkeypatch.setattr(pipeline, "render", refuse)
     response = app_client.post("/predictions", params={"store": "false"}, files={"file": ("p.png", marked_photo("M"))})
     assert response.status_code == 422
     assert "could not be decoded" in response.json()["detail"]

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from camserve.service.schemas import Links, ModelInfo, PredictionResult, Timings
 from camserve.service.stores import PredictionStore, StoreLimits
 
 OpenStore = Callable[[StoreLimits], PredictionStore]  # opens a store of one kind, on one database, with limits
@@ -16,8 +17,20 @@ def make_maps(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((2, 7, 7)).astype(np.float32)
 
 
-def make_result(prediction_id: str) -> dict[str, object]:
-    return {"id": prediction_id, "label": "cat", "probabilities": {"cat": 0.75, "dog": 0.25}, "width": 640}
+def make_result(prediction_id: str) -> PredictionResult:
+    base = f"/predictions/{prediction_id}"
+    return PredictionResult(
+        id=prediction_id,
+        label="cat",
+        confidence=0.75,
+        probabilities={"cat": 0.75, "dog": 0.25},
+        width=640,
+        height=480,
+        model=ModelInfo(name="camserve-test", version="1.0.0", trained=True),
+        created_at="2026-01-01T00:00:00.000+00:00",
+        links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
+        timings=Timings(decode_ms=1.0, inference_ms=2.0, total_ms=3.0),
+    )
 
 
 def put_numbered(store: PredictionStore, number: int, photo_bytes: int = PHOTO_BYTES) -> str:

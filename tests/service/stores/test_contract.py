@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from camserve.service.schemas import Zoom
 from camserve.service.stores import DuplicateResult, NewResult, PredictionStore, StoreLimits
 from tests.support.stores import PHOTO_BYTES, ROOMY, OpenStore, entry_size, make_maps, make_result, put_numbered
 
@@ -40,17 +41,25 @@ def test_a_results_key_order_survives(open_any_store: OpenStore) -> None:
     silently pair maps with the wrong classes."""
     store = open_any_store(ROOMY)
     order = ["truck", "airplane", "dog", "bird", "cat", "zebra", "ant", "horse", "ship", "frog"]
-    result = {"probabilities": {name: 0.1 for name in order}, "zoom": {"photo_probabilities": {"b": 0.5, "a": 0.5}}}
+    result = make_result("ordered").model_copy(
+        update={
+            "probabilities": {name: 0.1 for name in order},
+            "zoom": Zoom(requested=True, used=True, photo_probabilities={"b": 0.5, "a": 0.5}),
+        }
+    )
     store.put("ordered", result, b"x", make_maps(2))
-    for read in (store.get_result("ordered"), store.get("ordered").result, store.get_maps("ordered")[0]):  # type: ignore[union-attr]
-        assert list(read["probabilities"]) == order
-        assert list(read["zoom"]["photo_probabilities"]) == ["b", "a"]
+    stored, with_maps = store.get("ordered"), store.get_maps("ordered")
+    assert stored is not None and with_maps is not None
+    for read in (store.get_result("ordered"), stored.result, with_maps[0]):
+        assert read is not None
+        assert list(read.probabilities) == order
+        assert list(read.zoom.photo_probabilities or {}) == ["b", "a"]
 
 
 def test_maps_are_stored_as_float32(open_any_store: OpenStore) -> None:
     store = open_any_store(ROOMY)
     maps = np.arange(8, dtype=np.float64).reshape(2, 2, 2) / 4
-    store.put("f64", {}, b"x", maps)
+    store.put("f64", make_result("f64"), b"x", maps)
     stored = store.get("f64")
     assert stored is not None
     assert stored.class_maps.dtype == np.float32
@@ -260,7 +269,7 @@ def test_put_many_stores_a_group_in_one_transaction_and_spares_it_from_eviction(
     assert [store.get(prediction_id) is not None for prediction_id in old][:2] == [False, False]
     assert store.total_bytes() <= 12_000
     with pytest.raises(DuplicateResult):  # g0 again: the whole group is refused, h0 included
-        store.put_many([NewResult("h0", {}, b"h", make_maps(0), time.time()), group[0]])
+        store.put_many([NewResult("h0", make_result("h0"), b"h", make_maps(0), time.time()), group[0]])
     assert store.get("h0") is None
     assert store.get(group[0].prediction_id) is not None
 

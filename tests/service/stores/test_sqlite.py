@@ -1,6 +1,5 @@
 """The SQLite store's own promises: its URL, its versioned schema, and size queries that never read photos."""
 
-import json
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -83,7 +82,7 @@ def test_a_store_from_before_retention_gets_creation_times_from_its_results(tmp_
         )
         for prediction_id, created_at in (("week-old", "2026-01-01T00:00:00.000+00:00"), ("fresh", None)):
             stamp = created_at or datetime.now(UTC).isoformat(timespec="milliseconds")
-            result = json.dumps({"id": prediction_id, "created_at": stamp})
+            result = make_result(prediction_id).model_copy(update={"created_at": stamp}).model_dump_json()
             db.execute(
                 "INSERT INTO predictions (id, result, photo, class_maps, size) VALUES (?, ?, x'00', x'00', 3)",
                 (prediction_id, result),

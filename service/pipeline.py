@@ -1,0 +1,200 @@
+"""One photo's way from upload to answer: decode, forward, zoom and classification, then kept or drawn.
+
+The route maps HTTP to this and back (``routes/predictions.py``): here the steps run in their order, are
+timed into the result and the stage metrics, and raise what refuses a request (``UnknownModel``,
+``OptionRefused``, ``UnknownClass``, ``PhotoRejected``, ``Overloaded``, ``ShuttingDown``,
+``StoreUnavailable``), for the route to answer with a status.
+"""
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from starlette.concurrency import run_in_threadpool
+
+from camserve.models.inference.decode import PhotoTooLarge
+from camserve.models.inference.predictor import Prediction
+from camserve.models.inference.preprocess import prepare
+from camserve.service.metrics import Stage
+from camserve.service.pictures import class_index, outline
+from camserve.service.render import Colormap, Picture, RenderRequest, render
+from camserve.service.results import classify
+from camserve.service.schemas import Links, PredictionResult, Timings, UnstoredResult, Zoom
+from camserve.service.served_models import ServedModel
+from camserve.service.settings import Settings
+from camserve.service.staging import StagedPhoto, staged_photo
+from camserve.service.state import AppState
+from camserve.service.stores import NewResult
+from camserve.service.zoom import Zoomed, zoom_in
+
+__all__ = ["ID_BYTES", "OptionRefused", "PredictionOptions", "PredictionOutcome", "Upload", "predict"]
+
+ID_BYTES = 16  # 128 random bits
+
+# Kept: the result, its links working from now on. Not kept (store=false): the result with its overlay inline.
+PredictionOutcome = PredictionResult | UnstoredResult
+
+
+class OptionRefused(ValueError):
+    """An option this server cannot honour (store=true where it keeps no photos)."""
+
+
+class Upload(Protocol):
+    """The uploaded photo, read no further than needed to know it is too large (FastAPI's ``UploadFile``)."""
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class PredictionOptions:
+    """What a POST asks for. None leaves the choice to the server's setting: CAMSERVE_STORE_PHOTOS for
+    ``store``, CAMSERVE_TTA for ``tta``, CAMSERVE_ZOOM for ``zoom``, the default model for ``model``.
+    ``alpha``, ``colormap``, ``class_name`` and ``box`` draw the overlay answered when nothing is stored."""
+
+    store: bool | None = None
+    alpha: float = 0.5
+    colormap: Colormap = Colormap.jet
+    class_name: str | None = None
+    tta: bool | None = None
+    zoom: bool | None = None
+    box: bool = False
+    model: str | None = None
+
+    def keeps(self, settings: Settings) -> bool:
+        return settings.store_photos if self.store is None else self.store
+
+    def mirrors(self, settings: Settings) -> bool:
+        return settings.tta if self.tta is None else self.tta
+
+    def zooms(self, settings: Settings) -> bool:
+        return settings.zoom if self.zoom is None else self.zoom
+
+
+@dataclass(frozen=True)
+class _Looked:
+    """What the model said about one photo, before it is kept or drawn."""
+
+    photo: Prediction  # the whole photo's forward: the maps kept and drawn, and the probabilities weighting them
+    zoom: Zoom
+    answer: Prediction  # after a zoom, its probabilities combine the photo's and the crop's
+    width: int
+    height: int
+    decoded_at: float
+    inferred_at: float
+    zoomed_at: float
+
+
+async def predict(state: AppState, options: PredictionOptions, upload: Upload) -> PredictionOutcome:
+    """The result of one uploaded photo, stored or with its overlay, as ``options`` ask."""
+    started = time.perf_counter()
+    served = state.models.pick(options.model)
+    keep = options.keeps(state.settings)
+    if keep and not state.settings.store_photos:
+        raise OptionRefused("this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
+    overlay_class = class_index(served.metadata.class_names, options.class_name)
+    data = await _read(upload, state.settings.max_upload_bytes)
+    prediction_id = secrets.token_urlsafe(ID_BYTES)
+    async with staged_photo(state.store, prediction_id, data, keep) as staged:
+        mirror, zooming = options.mirrors(state.settings), options.zooms(state.settings)
+        looked = await _look(state, served, data, mirror, zooming, started)
+        created = time.time()
+        classification = classify(
+            looked.answer, served.metadata, looked.width, looked.height, mirror, looked.zoom
+        ).model_dump()
+        timings = Timings(
+            decode_ms=_ms(looked.decoded_at - started),
+            inference_ms=_ms(looked.inferred_at - looked.decoded_at),
+            zoom_ms=_ms(looked.zoomed_at - looked.inferred_at) if zooming else 0.0,
+            total_ms=_ms(time.perf_counter() - started),
+        )
+        if not keep:
+            request = RenderRequest(
+                Picture.overlay, options.alpha, options.colormap, overlay_class, outline(looked.zoom, options.box)
+            )
+            png = await _overlay(state, data, looked.photo, request)
+            return UnstoredResult(
+                **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
+            )
+        expires = state.store.expires_at(created)
+        result = PredictionResult(
+            **classification,
+            id=prediction_id,
+            created_at=_iso(created),
+            expires_at=None if expires is None else _iso(expires),
+            links=_links(prediction_id),
+            timings=timings,
+        )
+        await _keep(state, staged, NewResult(prediction_id, result, data, looked.photo.class_maps, created))
+        return result
+
+
+def _links(prediction_id: str) -> Links:
+    """Where a stored result and its pictures are served."""
+    base = f"/predictions/{prediction_id}"
+    return Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png")
+
+
+async def _read(upload: Upload, limit: int) -> bytes:
+    """The whole upload, refused as soon as it passes ``limit`` bytes."""
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PhotoTooLarge(f"the upload is larger than the limit of {limit:,} bytes")
+    return data
+
+
+async def _look(
+    state: AppState, served: ServedModel, data: bytes, mirror: bool, zooming: bool, started: float
+) -> _Looked:
+    """Decode, forward and, if asked, zoom: through the batching queue, each step's end timed."""
+    with served.engine.arriving(), state.metrics.timed(Stage.decode):
+        prepared = await run_in_threadpool(prepare, data, served.metadata, state.settings.max_pixels)
+    decoded_at = time.perf_counter()
+    # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
+    photo = await served.engine.look(prepared.pixels, mirror)
+    inferred_at = time.perf_counter()
+    zoomed = (
+        await zoom_in(state, served, data, prepared, photo, mirror) if zooming else Zoomed(photo.probabilities, Zoom())
+    )
+    return _Looked(
+        photo=photo,
+        zoom=zoomed.zoom,
+        answer=Prediction(zoomed.probabilities, photo.class_maps),
+        width=prepared.width,
+        height=prepared.height,
+        decoded_at=decoded_at,
+        inferred_at=inferred_at,
+        zoomed_at=time.perf_counter(),
+    )
+
+
+async def _overlay(state: AppState, data: bytes, photo: Prediction, request: RenderRequest) -> bytes:
+    """The overlay answered when nothing is kept. Its full-size decode can refuse (``PhotoRejected``) what the
+    reduced-size one read, as a GET's picture can."""
+    with state.metrics.timed(Stage.render):
+        return await run_in_threadpool(
+            render,
+            data,
+            photo.class_maps,
+            photo.probabilities,
+            request,
+            state.settings.max_pixels,
+            state.settings.png_compression,
+        )
+
+
+async def _keep(state: AppState, staged: StagedPhoto, new: NewResult) -> None:
+    """Store the result durably, in a group commit with its neighbours, once its photo is staged."""
+    with state.metrics.timed(Stage.store):
+        await staged.ready()
+        await state.committer.put(new)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 2)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
