@@ -2,15 +2,15 @@
 
 import argparse
 import json
-import random
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from camserve.cli.arguments import at_least
-from camserve.models.dataset import ImageFolder, scan_image_folder, validation_indices
+from camserve.models.dataset import ImageFolder, scan_image_folder
 from camserve.models.evaluation.folder import evaluate_folder
+from camserve.models.evaluation.photo_sets import photo_indices, sample
 from camserve.models.evaluation.zoom_effect import format_zoom_effect, zoom_effect
 from camserve.models.inference.predictor import Predictor
 from camserve.models.inference.zoom import ZOOM_RULE
@@ -29,11 +29,8 @@ def run(args: argparse.Namespace, settings: ModelSettings) -> int:
         if args.input_size:
             predictor.metadata = replace(predictor.metadata, input_size=args.input_size)
         folder = scan_image_folder(args.data, predictor.metadata.class_names)
-        indices = list(range(len(folder.files)))
-        if args.split == "val":
-            indices = validation_indices(folder, predictor.metadata.extra)
-        if args.limit and args.limit < len(indices):
-            indices = sorted(random.Random(args.seed).sample(indices, args.limit))
+        validation = args.split == "val"
+        indices = sample(photo_indices(folder, predictor.metadata, validation), args.limit, args.seed)
         if args.maps:
             return _maps(args, settings, predictor, folder, indices)
         zoom = ZOOM_RULE if args.zoom else None

@@ -122,9 +122,10 @@ def precision(args: argparse.Namespace, settings: ModelSettings) -> dict[str, An
     from camserve.models.evaluation.precision_agreement import precision_agreement
 
     photos = PhotoSet("validation", args.data, True)
-    reference = evaluate_set(_served(settings.model_copy(update={"precision": "fp32"})), photos, settings.max_pixels)
+    reference_predictor = _served(settings.model_copy(update={"precision": "fp32"}))
+    reference = evaluate_set(reference_predictor, photos, settings.max_pixels, args.limit, args.seed)
     other_predictor = _served(settings.model_copy(update={"precision": args.precision}))
-    other = evaluate_set(other_predictor, photos, settings.max_pixels)
+    other = evaluate_set(other_predictor, photos, settings.max_pixels, args.limit, args.seed)
     agreement = precision_agreement(reference, other, args.precision)
     print(
         f"{args.precision} ({other_predictor.runtime}) agrees with fp32 on {agreement.label_agreement:.2%} of "
@@ -241,6 +242,8 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--data", type=Path, required=True, help="the training image folder (its val split)")
     parser.add_argument("--precision", default="bf16", choices=["bf16", "fp16"], help="compared with fp32")
+    parser.add_argument("--limit", type=at_least(1), help="only this many validation photos, drawn at random")
+    parser.add_argument("--seed", type=int, default=0, help="which photos --limit draws")
 
     parser = _measurement(
         evaluations, "graphs", graphs, "checkpoints' OpenVINO forwards timed in turns, each against the first"

@@ -1,6 +1,7 @@
 """The photo sets a release is judged on: a checkpoint's validation photos (the split it records, which it
 never trained on) and full-resolution stand-ins (scored whole), each through the service's own decoding."""
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from camserve.models.evaluation.folder import Evaluation, evaluate_folder
 from camserve.models.inference.predictor import Predictor
 from camserve.models.metadata import ModelMetadata
 
-__all__ = ["PhotoSet", "evaluate_set", "photo_indices", "release_sets"]
+__all__ = ["PhotoSet", "evaluate_set", "photo_indices", "release_sets", "sample"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,18 @@ def photo_indices(folder: ImageFolder, metadata: ModelMetadata, validation: bool
     return validation_indices(folder, metadata.extra) if validation else list(range(len(folder.files)))
 
 
-def evaluate_set(predictor: Predictor, photos: PhotoSet, max_pixels: int) -> Evaluation:
-    """``camserve evaluate``'s own evaluation of one set, with the predictor's current metadata."""
+def sample(indices: list[int], limit: int | None, seed: int) -> list[int]:
+    """At most ``limit`` of ``indices``, drawn at random by ``seed`` (so both classes stay), in folder order."""
+    if limit is None or limit >= len(indices):
+        return indices
+    return sorted(random.Random(seed).sample(indices, limit))
+
+
+def evaluate_set(
+    predictor: Predictor, photos: PhotoSet, max_pixels: int, limit: int | None = None, seed: int = 0
+) -> Evaluation:
+    """``camserve evaluate``'s own evaluation of one set (or of a seeded sample of ``limit`` of its photos),
+    with the predictor's current metadata."""
     folder = scan_image_folder(photos.root, predictor.metadata.class_names)
-    return evaluate_folder(predictor, folder, photo_indices(folder, predictor.metadata, photos.validation), max_pixels)
+    indices = sample(photo_indices(folder, predictor.metadata, photos.validation), limit, seed)
+    return evaluate_folder(predictor, folder, indices, max_pixels)

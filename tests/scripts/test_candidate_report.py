@@ -15,7 +15,7 @@ JSON_STEPS = ("val-uncalibrated", "calibration", "val", "fullres", "val-tta", "f
 
 def run_report(checkpoint: Path, out: Path, photos: Path) -> subprocess.CompletedProcess[str]:
     """The report, with the candidate's own copy standing in for the shipped model: it records the same
-    split (versus.py needs one), and its int8 graph exists by the time the comparisons run."""
+    split (camserve release versus needs one), and its int8 graph exists by the time the comparisons run."""
     shipped = out / checkpoint.name
     env = {**os.environ, "PYTHON": sys.executable, "SIZE_ROUNDS": "1", "COST_ROUNDS": "1", "SHIPPED": str(shipped)}
     command = [str(SCRIPT), str(checkpoint), str(out), str(photos), str(photos)]
