@@ -25,6 +25,7 @@ import numpy as np
 
 from bench.lib.paths import RESULTS_DIR
 from bench.lib.photos import SIZES, Photo, build_photos
+from bench.lib.stored_result import stored_result
 from camserve.models.checkpoint import load_checkpoint
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, timed, write_results
 from camserve.models.inference.preprocess import decode_for_model, squash, to_model_input
@@ -42,7 +43,7 @@ def time_stages(
     """Median ms of each stage for photos of one size, cycling through them."""
     decoded = [decode_for_model(p.data, metadata, max_pixels).image for p in sized]
     maps = np.zeros((metadata.num_classes, 7, 7), dtype=np.float32)
-    result = {"label": metadata.class_names[0], "probabilities": dict.fromkeys(metadata.class_names, 0.5)}
+    result = stored_result(metadata.class_names)
     size = f"{sized[0].width}x{sized[0].height}"
     uploads, images, ids = itertools.cycle([p.data for p in sized]), itertools.cycle(decoded), itertools.count()
     timings = {

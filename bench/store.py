@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.lib.paths import RESULTS_DIR
+from bench.lib.stored_result import stored_result
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 from camserve.service.settings import Settings
 from camserve.service.stores import StoreLimits, open_store
@@ -42,7 +43,7 @@ def main() -> None:
     bound = Settings().store_max_bytes
     photo = bytes(args.photo_kb * 1000)
     maps = np.zeros((2, 9, 9), dtype=np.float32)
-    result = {"label": "cat", "probabilities": {"cat": 0.9, "dog": 0.1}}
+    result = stored_result(("cat", "dog"))
     load_before = load_average_1m()
     rows = []
     with tempfile.TemporaryDirectory(prefix="camserve-store-") as tmp:

@@ -6,6 +6,7 @@
 - ``load_generator``: concurrent uploads, their outcomes and one level's figures;
 - ``forward``: the bare forward a server is measured against;
 - ``stage_costs``: sequential POSTs and the server's own stage times, from /metrics;
+- ``stored_result``: a result as the service stores it, for timing the store alone;
 - ``results``: medians over rounds, ratios and table cells;
 - ``plots``: throughput and latency against concurrency;
 - ``raw_http``: clients on a bare socket, as hostile ones are;
