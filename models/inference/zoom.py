@@ -2,8 +2,8 @@
 region, look again at that region, cut from the photo at its own resolution, and combine the two answers.
 
 Pure logic on predictions, boxes and photo bytes. The service sends the crop through its own batching queue;
-``camserve evaluate --zoom`` and ``bench/zoom.py`` call the predictor directly. The rule's values were chosen
-on validation photos by ``bench/zoom.py`` (weights/README.md, "CAM-guided zoom").
+``camserve evaluate --zoom`` and ``camserve release zoom`` call the predictor directly. The rule's values were chosen
+on validation photos by ``camserve release zoom`` (weights/README.md, "CAM-guided zoom").
 """
 
 import math
@@ -68,7 +68,7 @@ class ZoomRule:
             raise ValueError("margin must be >= 0, max_upscale > 0 and crop_weight in [0, 1]")
 
 
-# The lowest log loss of bench/zoom.py's grid on the validation photos that have no full-resolution stand-in;
+# The lowest log loss of camserve release zoom's grid on the validation photos that have no full-resolution stand-in;
 # how it was chosen, and what it gains and costs on held-out photos: weights/README.md, "CAM-guided zoom".
 ZOOM_RULE = ZoomRule(threshold=0.75, max_area=0.6, margin=0.25, max_upscale=4.0, combine="weighted", crop_weight=0.5)
 
