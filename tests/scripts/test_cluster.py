@@ -1,6 +1,7 @@
-"""Several camserve replicas on PostgreSQL and S3 behind HAProxy, started by scripts/cluster.sh: any replica
-serves what another stored, byte for byte; a replica killed or the database restarted under load loses nothing
-that was answered 201; and the single process's hostile-input and concurrency checks hold through the balancer.
+"""Several camserve replicas on PostgreSQL and S3 behind HAProxy, started by the harness (scripts/cluster): any
+replica serves what another stored, byte for byte; a replica killed or the database restarted under load loses
+nothing that was answered 201; and the single process's hostile-input and concurrency checks hold through the
+balancer.
 
 Needs PostgreSQL, HAProxy and SeaweedFS's weed (as root the harness installs the first two); marked ``cluster``
 so ``make test-fast`` leaves it out. One cluster serves the whole module, as starting one takes from seconds to
@@ -27,8 +28,8 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import raw_http
-from tests.support.cluster import UP_TIMEOUT_S, Cluster, cluster_directory, require_tools, run_script, running_cluster
+from bench.lib import raw_http
+from tests.support.cluster import UP_TIMEOUT_S, Cluster, cluster_directory, require_tools, run_harness, running_cluster
 from tests.support.hostile_uploads import CORPUS, NOT_ONE_FILE, PNG_8X8, assert_corpus_answer, assert_plain_error
 from tests.support.photos import PNG_SIGNATURE, random_photo, small_photo
 from tests.support.polling import wait_for
@@ -155,7 +156,7 @@ def answers_after(outcomes: list[Outcome], moment: float) -> Callable[[], bool]:
 
 
 def processes_naming(text: str) -> list[int]:
-    """PIDs whose command line or environment contains ``text``, as cluster.sh recognises its own."""
+    """PIDs whose command line or environment contains ``text``, as the harness recognises its own."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -177,7 +178,7 @@ def test_a_piece_that_does_not_start_is_named_with_its_log_and_the_rest_is_stopp
         port = str(taken.getsockname()[1])
         settings = {"CLUSTER_DIR": str(directory), "LB_PORT": port, "REPLICAS": "1"}
         with pytest.raises(RuntimeError) as failed:
-            run_script("up", env=settings, timeout_s=UP_TIMEOUT_S)
+            run_harness("up", env=settings, timeout_s=UP_TIMEOUT_S)
         message = str(failed.value)
         assert "replica 1 ready" in message  # it got that far
         assert "FAILED: HAProxy exited" in message
@@ -196,6 +197,14 @@ def test_every_replica_is_ready_on_the_shared_store(cluster: Cluster) -> None:
         assert readiness["storage"]["store"] == "postgresql+s3", readiness["storage"]
         assert readiness["storage"]["reachable"] is True
     assert httpx.get(f"{cluster.url}/readyz", timeout=5).status_code == 200
+
+
+def test_status_finds_every_process_running_and_ready(cluster: Cluster) -> None:
+    report = cluster.run("status")
+    for name in ("postgres", "weed", "replica-1", "replica-2", "haproxy"):
+        assert f"{name}: PID " in report, report
+    for base in [*cluster.replica_urls, cluster.url]:
+        assert f"{base}/readyz: 200" in report, report
 
 
 def bucket_objects(cluster: Cluster, prediction_id: str) -> list[bytes]:
@@ -351,8 +360,9 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged(cluster: Cluster
         assert wait_for(lambda: len(answered(outcomes)) >= MIN_ANSWERED, STREAM_DEADLINE_S)
         assert wait_for(lambda: posts_stored(victim) > stored_before[1], STREAM_DEADLINE_S), "no POST reached it"
         assert posts_stored(survivor) > stored_before[0]
+        killing = time.monotonic()
+        cluster.run("kill-replica", "2")  # the SIGKILL comes somewhere in here, after the harness has started
         killed = time.monotonic()
-        cluster.run("kill-replica", "2")
         assert wait_for(answers_after(outcomes, killed + NOTICE_S), timeout_s=STREAM_DEADLINE_S)
         time.sleep(1.0)
 
@@ -360,7 +370,7 @@ def test_a_replica_killed_under_load_loses_nothing_acknowledged(cluster: Cluster
     assert 500 not in statuses, statuses
     failed = [o for o in outcomes if o.status != 201]
     # Only what was in flight on the dead replica, or sent before the balancer noticed.
-    assert all(killed < o.ended and o.started < killed + NOTICE_S for o in failed), failed
+    assert all(killing < o.ended and o.started < killed + NOTICE_S for o in failed), failed
     assert len(failed) <= WORKERS, failed
     stored = answered(outcomes)
     assert_readable(stored, cluster.url)
