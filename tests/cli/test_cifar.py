@@ -16,13 +16,6 @@ from tests.support.photos import CHELSEA
 pytest.importorskip("matplotlib")  # history.png
 
 
-@pytest.fixture
-def cpu_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAMSERVE_DEVICE", "cpu")
-    monkeypatch.setenv("CAMSERVE_PRECISION", "fp32")
-    monkeypatch.setenv("CAMSERVE_BACKEND", "torch")
-
-
 def test_table_evaluate_and_serve(
     cifar_archive: Path,
     tmp_path: Path,

@@ -15,16 +15,6 @@ from tests.support.photos import SYNTHETIC_PER_CLASS, write_image_folder, write_
 
 
 @pytest.fixture
-def cpu_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Training and evaluation follow CAMSERVE_DEVICE, CAMSERVE_PRECISION and CAMSERVE_BACKEND; pin them for
-    reproducible numbers, and so that the test-only architectures load in this process (``auto`` would time
-    runtimes in subprocesses, where they are not registered)."""
-    monkeypatch.setenv("CAMSERVE_DEVICE", "cpu")
-    monkeypatch.setenv("CAMSERVE_PRECISION", "fp32")
-    monkeypatch.setenv("CAMSERVE_BACKEND", "torch")
-
-
-@pytest.fixture
 def photos_with_a_broken_one(image_folder: Path, tmp_path: Path) -> Path:
     root = tmp_path / "photos"
     shutil.copytree(image_folder, root)
