@@ -1,7 +1,7 @@
 """camserve at scale, measured: through the balancer with one replica and with two, and what a shared store
 costs a request against SQLite.
 
-``balancer``: starts ``scripts/cluster.sh up`` (PostgreSQL, SeaweedFS, two replicas, HAProxy) and beside it a
+``balancer``: starts ``python -m scripts.cluster up`` (PostgreSQL, SeaweedFS, two replicas, HAProxy) and beside it a
 second HAProxy over replica 1 alone, made from the cluster's own configuration. Three configurations then take
 turns, round by round (A B C, C B A, ...): replica 1 directly, the balancer over replica 1, the balancer over
 both. Each round keeps ``--concurrency`` POSTs in flight. Reported: throughput, latency quantiles, errors, and
@@ -9,7 +9,7 @@ the CPU every process of the cluster spent per request (replicas, PostgreSQL, Se
 machine with 2 cores the two replicas share the cores one replica already fills, so this shows the cost of
 the balancer and of a second replica, not a speed-up.
 
-``store``: starts ``scripts/cluster.sh up --services-only`` and three servers: SQLite (the default),
+``store``: starts ``python -m scripts.cluster up --services-only`` and three servers: SQLite (the default),
 PostgreSQL with photos in the database, PostgreSQL with photos in S3. Sequential POSTs (concurrency 1) in
 blocks taking turns, with each server's own stage times (bench/request_cost.py): the ``store`` column is what
 a request spends storing its result. Also the CPU per request of the camserve process, and of the PostgreSQL

@@ -1,7 +1,7 @@
 """Which S3 client costs a replica less: boto3 against obstore, uploading photo-sized objects.
 
 On a replica every upload's CPU is taken from inference on the same cores, so the client's CPU per put
-matters as much as its wall time. Starts ``scripts/cluster.sh up --services-only`` (SeaweedFS's S3 server,
+matters as much as its wall time. Starts ``python -m scripts.cluster up --services-only`` (SeaweedFS's S3 server,
 on this machine), then puts ``--photo-kb`` objects with each client in turns (A B, B A, ...), and reports
 this process's CPU and the wall time per put.
 

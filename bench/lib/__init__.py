@@ -10,7 +10,7 @@
 - ``results``: medians over rounds, ratios and table cells;
 - ``plots``: throughput and latency against concurrency;
 - ``raw_http``: clients on a bare socket, as hostile ones are;
-- ``cluster``: the test cluster (scripts/cluster.sh) for the benchmarks that need one.
+- ``cluster``: the test cluster (python -m scripts.cluster) for the benchmarks that need one.
 
 How timings are taken and recorded (turns, ``timed``, the machine facts, ``write_results``) is
 ``camserve.models.evaluation.measurement``, shared with the release commands.

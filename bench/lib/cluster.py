@@ -1,7 +1,9 @@
-"""The test cluster (``scripts/cluster.sh``) for the benchmarks that measure camserve beside its backing services."""
+"""The test cluster (``python -m scripts.cluster``) for the benchmarks that measure camserve beside its backing
+services."""
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,22 +11,22 @@ from pathlib import Path
 
 from bench.lib.paths import REPOSITORY
 
-SCRIPT = REPOSITORY / "scripts" / "cluster.sh"
+HARNESS = [sys.executable, "-m", "scripts.cluster"]
 UP_TIMEOUT_S = 900
 
 
 @contextmanager
 def cluster(*args: str, **env: str) -> Iterator[dict[str, str]]:
-    """``cluster.sh up ARGS`` with ``env``; its cluster.env (with CLUSTER_DIR); ``down`` afterwards."""
+    """The harness's ``up ARGS`` with ``env``; its cluster.env (with CLUSTER_DIR); ``down`` afterwards."""
     directory = tempfile.mkdtemp(prefix="camserve-bench-cluster-")
     env = {**env, "CLUSTER_DIR": directory}
     try:
-        subprocess.run([str(SCRIPT), "up", *args], env=_with(env), check=True, timeout=UP_TIMEOUT_S)
+        subprocess.run([*HARNESS, "up", *args], cwd=REPOSITORY, env=_with(env), check=True, timeout=UP_TIMEOUT_S)
         lines = (Path(directory) / "cluster.env").read_text().splitlines()
         yield dict(line.split("=", 1) for line in lines if "=" in line)
     finally:
         if (Path(directory) / "cluster.env").exists():
-            subprocess.run([str(SCRIPT), "down"], env=_with(env), check=False, timeout=300)
+            subprocess.run([*HARNESS, "down"], cwd=REPOSITORY, env=_with(env), check=False, timeout=300)
 
 
 def _with(env: dict[str, str]) -> dict[str, str]:
