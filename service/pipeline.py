@@ -86,6 +86,15 @@ class _Looked:
     inferred_at: float
     zoomed_at: float
 
+    def timings(self, started: float, zooming: bool) -> Timings:
+        """Where the time went, from the request's start (``started``) to now."""
+        return Timings(
+            decode_ms=_ms(self.decoded_at - started),
+            inference_ms=_ms(self.inferred_at - self.decoded_at),
+            zoom_ms=_ms(self.zoomed_at - self.inferred_at) if zooming else 0.0,
+            total_ms=_ms(time.perf_counter() - started),
+        )
+
 
 async def predict(state: AppState, options: PredictionOptions, upload: Upload) -> PredictionOutcome:
     """The result of one uploaded photo, stored or with its overlay, as ``options`` ask."""
@@ -97,19 +106,14 @@ async def predict(state: AppState, options: PredictionOptions, upload: Upload) -
     overlay_class = class_index(served.metadata.class_names, options.class_name)
     data = await _read(upload, state.settings.max_upload_bytes)
     prediction_id = secrets.token_urlsafe(ID_BYTES)
+    mirror, zooming = options.mirrors(state.settings), options.zooms(state.settings)
     async with staged_photo(state.store, prediction_id, data, keep) as staged:
-        mirror, zooming = options.mirrors(state.settings), options.zooms(state.settings)
-        looked = await _look(state, served, data, mirror, zooming, started)
+        looked = await _look(state, served, data, mirror, zooming)
         created = time.time()
         classification = classify(
             looked.answer, served.metadata, looked.width, looked.height, mirror, looked.zoom
         ).model_dump()
-        timings = Timings(
-            decode_ms=_ms(looked.decoded_at - started),
-            inference_ms=_ms(looked.inferred_at - looked.decoded_at),
-            zoom_ms=_ms(looked.zoomed_at - looked.inferred_at) if zooming else 0.0,
-            total_ms=_ms(time.perf_counter() - started),
-        )
+        timings = looked.timings(started, zooming)
         if not keep:
             request = RenderRequest(
                 Picture.overlay, options.alpha, options.colormap, overlay_class, outline(looked.zoom, options.box)
@@ -145,9 +149,7 @@ async def _read(upload: Upload, limit: int) -> bytes:
     return data
 
 
-async def _look(
-    state: AppState, served: ServedModel, data: bytes, mirror: bool, zooming: bool, started: float
-) -> _Looked:
+async def _look(state: AppState, served: ServedModel, data: bytes, mirror: bool, zooming: bool) -> _Looked:
     """Decode, forward and, if asked, zoom: through the batching queue, each step's end timed."""
     with served.engine.arriving(), state.metrics.timed(Stage.decode):
         prepared = await run_in_threadpool(prepare, data, served.metadata, state.settings.max_pixels)
