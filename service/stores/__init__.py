@@ -7,7 +7,9 @@ A store is a module in this package named after its URL scheme (``sqlite.py`` se
 
 ``blobs`` is where photo bytes go when ``CAMSERVE_BLOB_URL`` is set (``camserve.service.blobs``); a store
 that keeps photos only beside its rows refuses one. Modules are imported only when chosen, so a server on
-SQLite loads no database driver. Adding a store is adding one file here (and its tests).
+SQLite loads no database driver. Adding a store is adding one file here (and its tests). A store too large
+for one file keeps its parts, one job each, beside it as ``_<scheme>_<part>.py`` (``postgresql.py`` does):
+names starting with ``_`` serve no scheme.
 """
 
 import importlib

@@ -8,8 +8,10 @@ import boto3
 import psycopg
 import pytest
 
-from camserve.service.stores import StoreLimits, StoreUnavailable, open_store
-from camserve.service.stores.postgresql import MIGRATIONS, STALE_AFTER_S
+from camserve.service.blobs import BlobStore
+from camserve.service.stores import PredictionStore, StoreLimits, StoreUnavailable, open_store
+from camserve.service.stores._postgresql_connections import STALE_AFTER_S
+from camserve.service.stores._postgresql_schema import MIGRATIONS
 from tests.support.backing import BackingServices, fresh_database
 from tests.support.stores import ROOMY, make_maps, make_result, put_numbered
 
@@ -87,6 +89,12 @@ def test_a_connection_broken_mid_use_fails_one_call_then_is_gone(backing_service
     assert store.get_result("p0001") == make_result("p0001")
 
 
+def _bucket_of(store: PredictionStore) -> BlobStore:
+    """The store's bucket, to make it fail."""
+    blobs: BlobStore = store._bucket._blobs  # type: ignore[attr-defined]
+    return blobs
+
+
 def _objects(services: BackingServices, prefix: str) -> list[str]:
     listed = boto3.client("s3").list_objects_v2(Bucket=services.bucket, Prefix=prefix + "/")
     return [item["Key"] for item in listed.get("Contents", [])]
@@ -100,7 +108,7 @@ def test_a_failed_upload_commits_nothing(backing_services: BackingServices, monk
     def refuse(_key: str, _photo: bytes) -> None:
         raise StoreUnavailable("the bucket went away")
 
-    monkeypatch.setattr(store._blobs, "put", refuse)  # type: ignore[attr-defined]
+    monkeypatch.setattr(_bucket_of(store), "put", refuse)
     total = store.total_bytes()
     with pytest.raises(StoreUnavailable, match="the bucket went away"):
         put_numbered(store, 2)
@@ -115,7 +123,7 @@ def test_photos_a_bucket_outage_left_behind_are_deleted_by_the_sweep(
     prefix = f"orphans-{time.time_ns()}"
     store = open_store(fresh_database(backing_services), ROOMY, f"s3://{backing_services.bucket}/{prefix}")
     put_numbered(store, 1)
-    blobs = store._blobs  # type: ignore[attr-defined]
+    blobs = _bucket_of(store)
     working_delete = blobs.delete
 
     def refuse(_keys: list[str]) -> None:
@@ -150,7 +158,7 @@ def test_a_staged_photo_is_stored_without_a_second_upload(
     def refuse(_key: str, _photo: bytes) -> None:
         raise AssertionError("uploaded twice")
 
-    monkeypatch.setattr(store._blobs, "put", refuse)  # type: ignore[attr-defined]
+    monkeypatch.setattr(_bucket_of(store), "put", refuse)
     put_numbered(store, 1)
     stored = store.get("p0001")
     assert stored is not None and stored.photo == bytes([1]) * 1000
