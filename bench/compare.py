@@ -10,11 +10,14 @@ Run from the repository root, in the project's venv::
     python -m bench.compare --a CAMSERVE_BATCH_MAX_SIZE=8 --b CAMSERVE_BATCH_MAX_SIZE=16
     python -m bench.compare --concurrency 1 --a CAMSERVE_BACKEND=torch --b CAMSERVE_BACKEND=onnxruntime
 
-A change in code against the commit before it: check that commit out beside this one and put it first on
-the server's path (the environment reaches the server, and PYTHONPATH wins over the editable install)::
+A change in code against the commit before it: install that commit beside this one and put it first on the
+server's path (the environment reaches the server, and PYTHONPATH wins over the editable install; an installed
+copy, because a bare checkout on the path would borrow this checkout's models/ and service/ through the
+editable install's mapping)::
 
     git worktree add /tmp/baseline HEAD~1
-    python -m bench.compare --a PYTHONPATH=/tmp/baseline --b CAMSERVE_MAX_CONNECTIONS=1000
+    pip install --quiet --no-deps --no-build-isolation --target /tmp/baseline-site /tmp/baseline
+    python -m bench.compare --a PYTHONPATH=/tmp/baseline-site --b CAMSERVE_MAX_CONNECTIONS=1000
 
 Writes bench/results/compare.json.
 """

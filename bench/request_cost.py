@@ -18,8 +18,7 @@ Run from the repository root, in the project's venv::
 
     python -m bench.request_cost
     python -m bench.request_cost --profile
-    git worktree add /tmp/baseline HEAD~1
-    python -m bench.request_cost --a PYTHONPATH=/tmp/baseline --b CAMSERVE_BATCH_MAX_SIZE=8
+    python -m bench.request_cost --a PYTHONPATH=/tmp/baseline-site --b CAMSERVE_BATCH_MAX_SIZE=8   # see bench.compare
 
 Writes bench/results/request_cost.json.
 """

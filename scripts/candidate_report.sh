@@ -12,7 +12,7 @@
 #   OUT         the report's folder; the checkpoint is copied there under its model name, and calibrate and
 #               quantize write the temperature, the int8 graph and the gate record beside that copy
 #   DATA        the training image folder (its validation split is scored)
-#   FULLRES     full-resolution stand-ins (python bench/fullres_photos.py makes them)
+#   FULLRES     full-resolution stand-ins (python -m bench.fullres_photos makes them)
 #   PYTHON      (environment) the interpreter with camserve installed, default python3
 #   SIZE_ROUNDS (environment) timed rounds of camserve release sizes, default 20
 #   COST_ROUNDS (environment) timed rounds of camserve release graphs, default 20
