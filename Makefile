@@ -24,7 +24,7 @@ lint: $(BIN)/camserve
 	$(BIN)/ruff format --check .
 	rm -rf build/typecheck
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --no-compile --target build/typecheck .
-	MYPYPATH=build/typecheck $(BIN)/mypy -p camserve -p bench
+	MYPYPATH=build/typecheck $(BIN)/mypy -p camserve -p bench -p scripts.cluster
 	$(BIN)/hadolint Dockerfile
 
 # Everything: lint, type check, and every test (the browser tests need Debian's chromium; .ci/run installs it).

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.lib.paths import REPOSITORY
+from scripts.cluster.cluster_dir import read_env
 
 HARNESS = [sys.executable, "-m", "scripts.cluster"]
 UP_TIMEOUT_S = 900
@@ -22,8 +23,7 @@ def cluster(*args: str, **env: str) -> Iterator[dict[str, str]]:
     env = {**env, "CLUSTER_DIR": directory}
     try:
         subprocess.run([*HARNESS, "up", *args], cwd=REPOSITORY, env=_with(env), check=True, timeout=UP_TIMEOUT_S)
-        lines = (Path(directory) / "cluster.env").read_text().splitlines()
-        yield dict(line.split("=", 1) for line in lines if "=" in line)
+        yield read_env(Path(directory) / "cluster.env")
     finally:
         if (Path(directory) / "cluster.env").exists():
             subprocess.run([*HARNESS, "down"], cwd=REPOSITORY, env=_with(env), check=False, timeout=300)

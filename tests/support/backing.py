@@ -1,4 +1,5 @@
-"""PostgreSQL and S3 for the store tests: the cluster harness's servers alone (``cluster.sh up --services-only``)."""
+"""PostgreSQL and S3 for the store tests: the cluster harness's servers alone
+(``python -m scripts.cluster up --services-only``)."""
 
 import itertools
 import os
