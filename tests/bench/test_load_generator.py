@@ -4,9 +4,10 @@ flight, which photos arrive, and what a level reports from the answers and from 
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 import pytest
@@ -25,6 +26,7 @@ from bench.lib.load_generator import (
 )
 from bench.lib.photos import Photo
 from bench.lib.server import free_port
+from tests.support.aio import run_in_own_loop
 
 PHOTOS = [Photo(f"photo{i}", 8, 8, bytes([i]) * 100) for i in range(5)]
 FORWARD_S = 0.01  # what each request adds to the fake server's forward seconds
@@ -81,8 +83,8 @@ async def serving(server: FakeServer, path: str = "/predictions") -> AsyncIterat
         await runner.cleanup()
 
 
-def run(scenario: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(scenario())
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    run_in_own_loop(scenario())
 
 
 def test_drive_keeps_exactly_the_concurrency_in_flight_and_sends_each_request_once() -> None:

@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from camserve.service.connections import GuardedHttpToolsProtocol
+from tests.support.aio import run_in_own_loop
 
 OVERRIDDEN = sorted(
     name
@@ -86,7 +87,7 @@ async def _protocol_after_one_request() -> tuple[HttpToolsProtocol, Any]:
 
 
 def test_uvicorn_s_protocol_has_every_attribute_the_guard_reads() -> None:
-    protocol, cycle = asyncio.run(_protocol_after_one_request())
+    protocol, cycle = run_in_own_loop(_protocol_after_one_request())
     assert protocol in protocol.connections, "HttpToolsProtocol.connections no longer holds open connections"
     assert hasattr(protocol.transport, "write"), "HttpToolsProtocol.transport is not the connection's transport"
     assert callable(protocol.loop.call_later), "HttpToolsProtocol.loop is not the event loop"
@@ -101,5 +102,5 @@ def test_no_name_the_guard_adds_is_uvicorn_s() -> None:
     """The guard's own attributes and helpers would silently replace uvicorn's of the same name."""
     added = names_the_guard_adds()
     assert {"limits", "metrics", "_head_timer", "_close"} <= set(added)  # the source is read as meant
-    protocol, _ = asyncio.run(_protocol_after_one_request())
+    protocol, _ = run_in_own_loop(_protocol_after_one_request())
     assert [name for name in added if hasattr(protocol, name)] == [], "uvicorn's HttpToolsProtocol has these too"
