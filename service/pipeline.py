@@ -128,17 +128,11 @@ async def predict(state: AppState, options: PredictionOptions, upload: Upload) -
             id=prediction_id,
             created_at=_iso(created),
             expires_at=None if expires is None else _iso(expires),
-            links=_links(prediction_id),
+            links=Links.for_prediction(prediction_id),
             timings=timings,
         )
         await _keep(state, staged, NewResult(prediction_id, result, data, looked.photo.class_maps, created))
         return result
-
-
-def _links(prediction_id: str) -> Links:
-    """Where a stored result and its pictures are served."""
-    base = f"/predictions/{prediction_id}"
-    return Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png")
 
 
 async def _read(upload: Upload, limit: int) -> bytes:

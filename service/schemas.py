@@ -39,6 +39,12 @@ class Links(BaseModel):
     overlay: str
     heatmap: str
 
+    @classmethod
+    def for_prediction(cls, prediction_id: str) -> "Links":
+        """Where a stored result and its pictures are served."""
+        base = f"/predictions/{prediction_id}"
+        return cls(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png")
+
 
 class Timings(BaseModel):
     decode_ms: float = Field(description="Decode and preprocess.")

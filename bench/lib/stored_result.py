@@ -13,7 +13,6 @@ RESULT_ID = "benchmark"
 
 def stored_result(class_names: Sequence[str]) -> PredictionResult:
     """The first class's answer, at an even split between all of them."""
-    base = f"/predictions/{RESULT_ID}"
     share = 1.0 / len(class_names)
     return PredictionResult(
         id=RESULT_ID,
@@ -24,6 +23,6 @@ def stored_result(class_names: Sequence[str]) -> PredictionResult:
         height=375,
         model=ModelInfo(name="camserve", version="0.0.0-bench", trained=True),
         created_at="2026-01-01T00:00:00.000+00:00",
-        links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
+        links=Links.for_prediction(RESULT_ID),
         timings=Timings(decode_ms=1.0, inference_ms=50.0, total_ms=52.0),
     )

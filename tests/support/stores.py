@@ -18,7 +18,6 @@ def make_maps(seed: int) -> np.ndarray:
 
 
 def make_result(prediction_id: str) -> PredictionResult:
-    base = f"/predictions/{prediction_id}"
     return PredictionResult(
         id=prediction_id,
         label="cat",
@@ -28,7 +27,7 @@ def make_result(prediction_id: str) -> PredictionResult:
         height=480,
         model=ModelInfo(name="camserve-test", version="1.0.0", trained=True),
         created_at="2026-01-01T00:00:00.000+00:00",
-        links=Links(self=base, overlay=f"{base}/overlay.png", heatmap=f"{base}/heatmap.png"),
+        links=Links.for_prediction(prediction_id),
         timings=Timings(decode_ms=1.0, inference_ms=2.0, total_ms=3.0),
     )
 
