@@ -46,3 +46,51 @@ def test_registered_bodies_build_by_name(tiny_architecture: str) -> None:
 def test_a_name_is_registered_once() -> None:
     with pytest.raises(ValueError, match="already registered"):
         register_body("resnet34")(lambda pretrained: (torch.nn.Identity(), 3))
+
+
+@pytest.mark.parametrize(("size", "grid"), [(144, 9), (176, 11)])
+def test_os16_maps_are_twice_as_fine(size: int, grid: int) -> None:
+    """Output stride 16: the shipped 144 px input gives 9x9 maps (5x5 with resnet34), 176 px gives 11x11."""
+    network = build_network("resnet34-os16", num_classes=2).eval()
+    with torch.inference_mode():
+        log_probs, maps = network.forward_with_maps(torch.randn(1, 3, size, size))
+    assert maps.shape == (1, 2, grid, grid)
+    torch.testing.assert_close(log_probs, torch.log_softmax(maps.mean(dim=(2, 3)), dim=1))
+
+
+def test_os16_dilates_the_last_stage_and_the_head_only() -> None:
+    network = build_network("resnet34-os16", num_classes=2)
+    stride32 = build_network("resnet34", num_classes=2)
+    dilated = {name for name, m in network.named_modules() if isinstance(m, torch.nn.Conv2d) and m.dilation != (1, 1)}
+    assert dilated == {
+        "body.7.0.conv2",
+        "body.7.1.conv1",
+        "body.7.1.conv2",
+        "body.7.2.conv1",
+        "body.7.2.conv2",
+        "class_maps",
+    }
+    assert all(m.padding == (2, 2) for n, m in network.named_modules() if n in dilated)
+    assert network.body[7][0].conv1.stride == network.body[7][0].downsample[0].stride == (1, 1)
+    # Layers before the last stage are untouched: the fine-tune's frozen features rely on it.
+    for (name, module), (_, original) in zip(
+        network.body[:7].named_modules(), stride32.body[:7].named_modules(), strict=True
+    ):
+        if isinstance(module, torch.nn.Conv2d):
+            assert (module.stride, module.dilation, module.padding) == (
+                original.stride,
+                original.dilation,
+                original.padding,
+            ), name
+
+
+def test_a_stride32_state_dict_loads_into_os16_unchanged() -> None:
+    """2.0.0's weights serve the dilated network as they are: same parameter names and shapes."""
+    stride32 = build_network("resnet34", num_classes=2).eval()
+    network = build_network("resnet34-os16", num_classes=2).eval()
+    network.load_state_dict(stride32.state_dict(), strict=True)
+    images = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        # Up to the last stage the two compute the same features.
+        torch.testing.assert_close(network.body[:7](images), stride32.body[:7](images))
+        assert not torch.allclose(network(images), stride32(images))
