@@ -10,6 +10,7 @@ from typing import Any
 from camserve.cli.arguments import at_least
 from camserve.models.dataset import ImageFolder, scan_image_folder
 from camserve.models.evaluation.folder import evaluate_folder
+from camserve.models.evaluation.localization_kinds import KINDS as LOCALIZATION_KINDS
 from camserve.models.evaluation.photo_sets import photo_indices, sample
 from camserve.models.evaluation.zoom_effect import format_zoom_effect, zoom_effect
 from camserve.models.inference.predictor import Predictor
@@ -22,12 +23,17 @@ def run(args: argparse.Namespace, settings: ModelSettings) -> int:
     if args.zoom and (args.tta or args.maps):
         print("camserve evaluate: error: --zoom is scored on its own, not with --tta or --maps", file=sys.stderr)
         return 2
+    if args.localization and (args.tta or args.maps or args.zoom):
+        print("camserve evaluate: error: --localization is scored on its own", file=sys.stderr)
+        return 2
     if args.weights:
         settings = settings.model_copy(update={"weights_path": args.weights})
     predictor = load_predictor(settings.backend, settings.runtime_request())
     try:
         if args.input_size:
             predictor.metadata = replace(predictor.metadata, input_size=args.input_size)
+        if args.localization:
+            return _localization(args, settings, predictor)
         folder = scan_image_folder(args.data, predictor.metadata.class_names)
         validation = args.split == "val"
         indices = sample(photo_indices(folder, predictor.metadata, validation), args.limit, args.seed)
@@ -86,6 +92,31 @@ def _maps(
     return 0
 
 
+def _localization(args: argparse.Namespace, settings: ModelSettings, predictor: Predictor) -> int:
+    """``--localization``: do the maps find the animal (camserve.models.evaluation.localization)."""
+    from camserve.models.evaluation.localization import format_report
+    from camserve.models.evaluation.localization_benchmark import REPORT, SHEET, TABLE, run_benchmark
+
+    annotations = args.annotations or args.data / "annotations.json"
+    output, weights = args.localization_output, settings.weights_path
+    summary = run_benchmark(predictor, weights, args.data, annotations, args.kinds, settings.max_pixels, output)
+    if args.json:
+        print(json.dumps({key: value for key, value in summary.items() if key != "per_photo"}, indent=2))
+    else:
+        print(format_report(summary))
+    print(f"wrote {output / REPORT}, {TABLE} and {SHEET}", file=sys.stderr)
+    return 0
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in LOCALIZATION_KINDS]
+    if unknown or not kinds:
+        choices = ",".join(LOCALIZATION_KINDS)
+        raise argparse.ArgumentTypeError(f"unknown map kinds {unknown or text!r}; choose from {choices}")
+    return kinds
+
+
 def add_parser(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
@@ -121,5 +152,26 @@ def add_parser(commands: Any) -> None:
     )
     evaluate.add_argument(
         "--sanity-photos", type=at_least(1), default=16, help="photos in --maps's weight-randomisation check"
+    )
+    evaluate.add_argument(
+        "--localization",
+        action="store_true",
+        help="do the heatmaps find the animal: pointing, head pointing, energy and IoU of each map kind on "
+        "photos annotated with outlines and head boxes, with paired bootstrap intervals and a sheet of misses",
+    )
+    evaluate.add_argument(
+        "--annotations", type=Path, help="--localization's annotations (default: DATA/annotations.json)"
+    )
+    evaluate.add_argument(
+        "--kinds",
+        type=_kinds,
+        default=list(LOCALIZATION_KINDS),
+        help="comma-separated map kinds for --localization (default all: " + ",".join(LOCALIZATION_KINDS) + ")",
+    )
+    evaluate.add_argument(
+        "--localization-output",
+        type=Path,
+        default=Path("runs/localization"),
+        help="where --localization writes its JSON, text table and contact sheet",
     )
     evaluate.set_defaults(handler=run)

@@ -33,6 +33,7 @@ from torch import nn
 
 from camserve.models.dataset import ImageFolder
 from camserve.models.inference.cam import normalise, upsample, weighted_cam
+from camserve.models.inference.map_variants import centre_blob
 from camserve.models.inference.predictor import Prediction, Predictor
 from camserve.models.inference.preprocess import decode_for_model, squash, standardise
 from camserve.models.metadata import ModelMetadata
@@ -42,7 +43,6 @@ METHODS = ("cam", "gradcam", "gradcam++", "random", "centre")
 EXPLAINING_METHODS = ("cam", "gradcam", "gradcam++")  # the ones that look at the model at all
 STEPS = 16
 BLUR_SIGMA_FRACTION = 0.1  # the insertion curve's starting photo: blurred with sigma = this x the input size
-CENTRE_SIGMA_FRACTION = 0.25
 
 Saliency = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -155,10 +155,7 @@ class Explainers:
         return int(maps.shape[-2]), int(maps.shape[-1])
 
     def _centre(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        axis = np.arange(self.size) - (self.size - 1) / 2
-        sigma = CENTRE_SIGMA_FRACTION * self.size
-        blob = np.exp(-(axis[:, None] ** 2 + axis[None, :] ** 2) / (2 * sigma**2))
-        return np.repeat((blob / blob.max())[None], len(inputs), axis=0)
+        return np.repeat(centre_blob(self.size, self.size)[None], len(inputs), axis=0)
 
 
 def curve_inputs(pixels: np.ndarray, saliency: np.ndarray, metadata: ModelMetadata) -> tuple[np.ndarray, np.ndarray]:

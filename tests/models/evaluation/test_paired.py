@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from camserve.models.evaluation.calibration import accuracy, log_loss
-from camserve.models.evaluation.paired import Scores, paired_interval, scores
+from camserve.models.evaluation.paired import Metric, Scores, paired_interval, paired_mean_interval, scores
 from tests.models.evaluation.answers import two_class
 
 LABELS = np.array([0, 0, 1, 1])
@@ -59,3 +59,13 @@ def test_the_interval_is_reproducible_by_seed() -> None:
 def test_answers_to_other_photos_are_refused(after_photos: int) -> None:
     with pytest.raises(ValueError, match="same photos"):
         paired_interval(two_class([0.5] * 4), two_class([0.5] * after_photos), LABELS, accuracy)
+
+
+def test_the_mean_interval_resamples_as_the_metric_interval_does() -> None:
+    rng = np.random.default_rng(2)
+    before, after = rng.random(50), rng.random(50)
+    mean_of_first: Metric = lambda values, _labels: float(values.mean())  # noqa: E731
+    assert paired_mean_interval(before, after) == paired_interval(before, after, np.zeros(50), mean_of_first)
+    assert paired_mean_interval(before, before + 1.0) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="same photos"):
+        paired_mean_interval(before, after[:10])
