@@ -29,6 +29,8 @@ TOY = {
     "BATCH_SIZE": "4",
     "CACHE_SIZE": "48",
     "MAX_LR": "0.05",
+    # One thread each: the six ablation runs share the cores, and torch's threads spin-wait when oversubscribed.
+    "OMP_NUM_THREADS": "1",
 }
 
 
