@@ -3,6 +3,8 @@
 import argparse
 from collections.abc import Callable
 
+from camserve.models.evaluation.localization_kinds import KINDS
+
 
 def sizes(text: str) -> list[int]:
     try:
@@ -46,3 +48,12 @@ def proportion(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {value}")
     return value
+
+
+def map_kinds(text: str) -> list[str]:
+    """Comma-separated heatmap kinds of the localization benchmark (camserve.models.evaluation.localization_kinds)."""
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown map kinds {unknown or text!r}; choose from {','.join(KINDS)}")
+    return kinds

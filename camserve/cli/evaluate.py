@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from camserve.cli.arguments import at_least
+from camserve.cli.arguments import at_least, map_kinds
 from camserve.models.dataset import ImageFolder, scan_image_folder
 from camserve.models.evaluation.folder import evaluate_folder
 from camserve.models.evaluation.localization_kinds import KINDS as LOCALIZATION_KINDS
@@ -108,15 +108,6 @@ def _localization(args: argparse.Namespace, settings: ModelSettings, predictor: 
     return 0
 
 
-def _kinds(text: str) -> list[str]:
-    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
-    unknown = [kind for kind in kinds if kind not in LOCALIZATION_KINDS]
-    if unknown or not kinds:
-        choices = ",".join(LOCALIZATION_KINDS)
-        raise argparse.ArgumentTypeError(f"unknown map kinds {unknown or text!r}; choose from {choices}")
-    return kinds
-
-
 def add_parser(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate",
@@ -164,7 +155,7 @@ def add_parser(commands: Any) -> None:
     )
     evaluate.add_argument(
         "--kinds",
-        type=_kinds,
+        type=map_kinds,
         default=list(LOCALIZATION_KINDS),
         help="comma-separated map kinds for --localization (default all: " + ",".join(LOCALIZATION_KINDS) + ")",
     )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from camserve.cli.arguments import at_least
+from camserve.cli.arguments import at_least, map_kinds
 from camserve.models.evaluation import release_rule
 from camserve.models.evaluation.input_sizes import SIZES, score_sizes, time_sizes
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
@@ -89,6 +89,23 @@ def versus(args: argparse.Namespace, settings: ModelSettings) -> dict[str, Any]:
         print(name, figures)
     sets = {name: asdict(figures) for name, figures in compared.sets.items()}
     return {"old": asdict(compared.old), "new": asdict(compared.new), **sets}
+
+
+def localization(args: argparse.Namespace, settings: ModelSettings) -> dict[str, Any]:
+    from camserve.models.evaluation.localization_versus import localization_versus
+
+    annotations = args.annotations or args.data / "annotations.json"
+    compared = localization_versus(
+        (args.old, _reference(args.old)),
+        (args.new, _reference(args.new)),
+        args.data,
+        annotations,
+        args.kinds,
+        settings.max_pixels,
+    )
+    for kind, differences in compared["differences"].items():
+        print(kind, {side: compared[side]["kinds"][kind] for side in ("old", "new")}, differences)
+    return compared
 
 
 def tta(args: argparse.Namespace, settings: ModelSettings) -> dict[str, Any]:
@@ -217,6 +234,23 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("old", type=Path, help="the shipped checkpoint")
     parser.add_argument("new", type=Path, help="the candidate")
     _photo_sets(parser)
+
+    parser = _measurement(
+        evaluations,
+        "localization",
+        localization,
+        "two checkpoints' maps on the same annotated photos (PyTorch fp32): pointing, head pointing, energy and "
+        "IoU, and paired intervals of the candidate's minus the shipped one's",
+    )
+    parser.add_argument("old", type=Path, help="the shipped checkpoint")
+    parser.add_argument("new", type=Path, help="the candidate")
+    parser.add_argument("--data", type=Path, required=True, help="the annotated photos")
+    parser.add_argument(
+        "--annotations", type=Path, help="their outlines and head boxes (default DATA/annotations.json)"
+    )
+    parser.add_argument(
+        "--kinds", type=map_kinds, default=["cam"], help="comma-separated map kinds (default cam: what the rule reads)"
+    )
 
     parser = _measurement(
         evaluations, "tta", tta, "what mirror TTA gains (accuracy, log loss, ECE) and costs, on the served runtime"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from camserve.cli import main
+from tests.support.annotated import write_annotated_folder
 
 
 def test_versus_a_checkpoint_against_itself_changes_nothing(
@@ -25,6 +26,18 @@ def test_versus_a_checkpoint_against_itself_changes_nothing(
     assert versus["full_resolution"]["photos"] > versus["validation"]["photos"]
     assert "load_average_1m" in versus["machine"] and versus["measured_at"]
     assert f"wrote {output}" in capsys.readouterr().out
+
+
+def test_localization_of_a_checkpoint_against_itself_differs_by_nothing(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    data, output = write_annotated_folder(tmp_path / "photos"), tmp_path / "localization.json"
+    weights = str(tiny_checkpoint)
+    assert main(["release", "localization", weights, weights, "--data", str(data), "--output", str(output)]) == 0
+    compared = json.loads(output.read_text())
+    assert compared["photos"] == 3 and compared["old"]["kinds"] == compared["new"]["kinds"]
+    assert list(compared["old"]["kinds"]) == ["cam"]
+    assert compared["differences"]["cam"] == {
+        f"{figure}_difference_95": [0.0, 0.0] for figure in ("pointing", "head_pointing", "energy", "iou")
+    }
 
 
 @pytest.fixture
