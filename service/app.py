@@ -5,7 +5,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from cachetools import LRUCache
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -14,9 +13,12 @@ from camserve.models.inference.predictor import Predictor
 from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.errors import install_error_handlers
 from camserve.service.group_commit import GroupCommitter
+from camserve.service.heap_trim import HeapTrimmer
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
+from camserve.service.memory_budget import MemoryBudget
 from camserve.service.metrics import Metrics, RequestMetrics
+from camserve.service.picture_cache import PictureCache
 from camserve.service.retention import sweep_forever, sweep_interval_s
 from camserve.service.routes import health, models, page, predictions
 from camserve.service.security import API_KEY_HEADER
@@ -72,9 +74,12 @@ def create_app(
             models=served,
             store=store,
             metrics=metrics,
-            rendered=LRUCache(maxsize=settings.render_cache_bytes, getsizeof=len),
+            rendered=PictureCache(settings.render_cache_bytes),
             committer=GroupCommitter(store, max_group_bytes=settings.store_max_bytes // 2),
+            memory=MemoryBudget(settings.memory_budget(), metrics.observe_memory_wait, HeapTrimmer().released),
         )
+        metrics.memory_budget.set(app.state.camserve.memory.capacity)
+        metrics.memory_reserved.set_function(lambda: app.state.camserve.memory.reserved)
         metrics.registered_hooks.set_function(lambda: served.hook_count)
         metrics.queue_depth.set_function(lambda: served.queued)
         for model in served:

@@ -24,6 +24,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+MEMORY_WAIT_OUTCOMES = ("waited", "timed_out", "refused")
+
+
 class Stage(StrEnum):
     """Where a request's time goes, one histogram series each (``camserve_stage_seconds{stage=...}``)."""
 
@@ -121,6 +124,24 @@ class Metrics:
             ["model", "runtime", "precision", "batch_size"],
             registry=self.registry,
         )
+        self.memory_budget = Gauge(
+            "camserve_memory_budget_bytes",
+            "The memory budget for full-size photos and pictures (CAMSERVE_MEMORY_BUDGET_BYTES or derived).",
+            registry=self.registry,
+        )
+        self.memory_reserved = Gauge(
+            "camserve_memory_reserved_bytes", "Bytes of the memory budget held now.", registry=self.registry
+        )
+        self.memory_waits = Histogram(
+            "camserve_memory_wait_seconds",
+            "Reservations of the memory budget that could not go at once, by outcome: waited (then went), timed_out "
+            "(503), refused (more than the whole budget, 413; observed as 0 s).",
+            ["outcome"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        for outcome in MEMORY_WAIT_OUTCOMES:
+            self.memory_waits.labels(outcome)
         # process_resident_memory_bytes, process_open_fds, CPU seconds: the standard process metrics.
         ProcessCollector(registry=self.registry)
 
@@ -136,6 +157,9 @@ class Metrics:
                 self.runtime_candidates.labels(model, m.runtime, m.precision, str(m.batch_size)).set(
                     m.batch_ms_per_photo / 1000.0
                 )
+
+    def observe_memory_wait(self, seconds: float, outcome: str) -> None:
+        self.memory_waits.labels(outcome).observe(seconds)
 
     def observe(self, stage: Stage, seconds: float) -> None:
         self.stage_latency.labels(stage.value).observe(seconds)

@@ -9,18 +9,20 @@ timed into the result and the stage metrics, and raise what refuses a request (`
 import base64
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from camserve.models.inference.decode import PhotoTooLarge
+from camserve.models.inference.decode import OpenedPhoto, PhotoTooLarge, open_photo
 from camserve.models.inference.predictor import Prediction
-from camserve.models.inference.preprocess import prepare
+from camserve.models.inference.preprocess import open_for_model, prepare_opened
 from camserve.service.metrics import Stage
 from camserve.service.pictures import class_index, outline
-from camserve.service.render import Colormap, Picture, RenderRequest, render
+from camserve.service.render import Colormap, Picture, RenderRequest, picture_bytes, render_opened
 from camserve.service.results import classify
 from camserve.service.schemas import Links, PredictionResult, Timings, UnstoredResult, Zoom
 from camserve.service.served_models import ServedModel
@@ -30,12 +32,13 @@ from camserve.service.state import AppState
 from camserve.service.stores import NewResult
 from camserve.service.zoom import Zoomed, zoom_in
 
-__all__ = ["ID_BYTES", "OptionRefused", "PredictionOptions", "PredictionOutcome", "Upload", "predict"]
+__all__ = ["ID_BYTES", "OptionRefused", "PredictionOptions", "PredictionOutcome", "Upload", "draw", "predict"]
 
 ID_BYTES = 16  # 128 random bits
 
 # Kept: the result, its links working from now on. Not kept (store=false): the result with its overlay inline.
 PredictionOutcome = PredictionResult | UnstoredResult
+_Encoded = TypeVar("_Encoded")
 
 
 class OptionRefused(ValueError):
@@ -118,10 +121,8 @@ async def predict(state: AppState, options: PredictionOptions, upload: Upload) -
             request = RenderRequest(
                 Picture.overlay, options.alpha, options.colormap, overlay_class, outline(looked.zoom, options.box)
             )
-            png = await _overlay(state, data, looked.photo, request)
-            return UnstoredResult(
-                **classification, created_at=_iso(created), overlay_png=base64.b64encode(png).decode(), timings=timings
-            )
+            overlay = await _drawn(state, data, looked.photo.class_maps, looked.photo.probabilities, request, _base64)
+            return UnstoredResult(**classification, created_at=_iso(created), overlay_png=overlay, timings=timings)
         expires = state.store.expires_at(created)
         result = PredictionResult(
             **classification,
@@ -144,9 +145,15 @@ async def _read(upload: Upload, limit: int) -> bytes:
 
 
 async def _look(state: AppState, served: ServedModel, data: bytes, mirror: bool, zooming: bool) -> _Looked:
-    """Decode, forward and, if asked, zoom: through the batching queue, each step's end timed."""
-    with served.engine.arriving(), state.metrics.timed(Stage.decode):
-        prepared = await run_in_threadpool(prepare, data, served.metadata, state.settings.max_pixels)
+    """Decode, forward and, if asked, zoom: through the batching queue, each step's end timed. The decode holds
+    its bytes of the memory budget (a photo that is no JPEG is decoded at full size)."""
+    opened = open_for_model(data, served.metadata, state.settings.max_pixels)
+    with (
+        await state.memory.reserve(opened.decode_bytes, state.settings.memory_wait_s, "decoding the photo"),
+        served.engine.arriving(),
+        state.metrics.timed(Stage.decode),
+    ):
+        prepared = await run_in_threadpool(prepare_opened, opened, served.metadata)
     decoded_at = time.perf_counter()
     # no await between leaving arriving() and submitting: see DynamicBatcher.arriving
     photo = await served.engine.look(prepared.pixels, mirror)
@@ -166,19 +173,49 @@ async def _look(state: AppState, served: ServedModel, data: bytes, mirror: bool,
     )
 
 
-async def _overlay(state: AppState, data: bytes, photo: Prediction, request: RenderRequest) -> bytes:
-    """The overlay answered when nothing is kept. Its full-size decode can refuse (``PhotoRejected``) what the
-    reduced-size one read, as a GET's picture can."""
-    with state.metrics.timed(Stage.render):
-        return await run_in_threadpool(
-            render,
-            data,
-            photo.class_maps,
-            photo.probabilities,
-            request,
-            state.settings.max_pixels,
-            state.settings.png_compression,
-        )
+async def draw(
+    state: AppState, photo: bytes, class_maps: np.ndarray, weights: np.ndarray, request: RenderRequest
+) -> bytes:
+    """A picture of a stored result, as PNG bytes. Its full-size decode can refuse (``PhotoRejected``) what the
+    reduced-size one read; raises ``MemoryBusy`` when the memory budget stays full."""
+    return await _drawn(state, photo, class_maps, weights, request, _as_is)
+
+
+def _as_is(png: bytes) -> bytes:
+    return png
+
+
+def _base64(png: bytes) -> str:
+    """The inline overlay's text, made on the drawing's thread and inside its reservation (a third more bytes
+    than the PNG, twice: the encoded bytes and the string)."""
+    return base64.b64encode(png).decode()
+
+
+async def _drawn(
+    state: AppState,
+    photo: bytes,
+    class_maps: np.ndarray,
+    weights: np.ndarray,
+    request: RenderRequest,
+    encode: Callable[[bytes], _Encoded],
+) -> _Encoded:
+    """Draw on a request thread, holding the drawing's bytes of the memory budget, and ``encode`` the PNG there."""
+    opened = open_photo(photo, state.settings.max_pixels)
+    what = f"drawing the {request.picture.value} of a {opened.width}x{opened.height} photo"
+    nbytes = picture_bytes(opened.width, opened.height, request.picture)
+    with await state.memory.reserve(nbytes, state.settings.memory_wait_s, what), state.metrics.timed(Stage.render):
+        return await run_in_threadpool(_render_encoded, opened, class_maps, weights, request, state.settings, encode)
+
+
+def _render_encoded(
+    opened: OpenedPhoto,
+    class_maps: np.ndarray,
+    weights: np.ndarray,
+    request: RenderRequest,
+    settings: Settings,
+    encode: Callable[[bytes], _Encoded],
+) -> _Encoded:
+    return encode(render_opened(opened, class_maps, weights, request, settings.png_compression))
 
 
 async def _keep(state: AppState, staged: StagedPhoto, new: NewResult) -> None:

@@ -15,9 +15,15 @@ from camserve.models.inference.predictor import DeviceChoice, PrecisionChoice
 from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
 from camserve.service.blobs import check_blob_url
+from camserve.service.container_memory import memory_limit_bytes
 from camserve.service.stores import check_store_url
 
 MIB = 1024 * 1024
+# What the derived memory budget leaves outside it: the server at rest with its two models (about 290 MiB), and
+# what the budget does not count: the uploads in flight (32 large photos are over 100 MiB), answers being sent
+# and the allocator's slack. bench/memory.py's burst peaked 1231 MiB at 1536 MiB with 512 MiB here.
+MEMORY_AT_REST_BYTES = 640 * MIB
+MIN_MEMORY_BUDGET_BYTES = 64 * MIB
 
 
 class ModelSettings(BaseSettings):
@@ -94,6 +100,19 @@ class Settings(ModelSettings):
     )
     max_upload_bytes: int = Field(20 * MIB, ge=1024, description="Largest accepted upload, in bytes.")
     render_cache_bytes: int = Field(256 * MIB, ge=0, description="Memory for rendered PNGs kept for reuse.")
+    memory_budget_bytes: int | None = Field(
+        None,
+        ge=MIB,
+        description="Bytes that full-size photos and pictures may hold at once: decoding for the model and for a "
+        "zoom's crop, and drawing an overlay or heatmap (colour, blend, PNG, inline base64). Past it a request waits "
+        "up to memory_wait_s, then gets 503; one that needs more than all of it gets 413. Unset: the container's "
+        "memory limit (cgroup v2 memory.max or v1 memory.limit_in_bytes; the machine's memory without one), less "
+        "640 MiB for the server at rest and what the budget does not count (uploads, answers being sent), less "
+        "render_cache_bytes, and at least 64 MiB.",
+    )
+    memory_wait_s: float = Field(
+        10.0, gt=0, description="Longest a request waits for the memory budget before it is answered 503."
+    )
     png_compression: int = Field(1, ge=0, le=9, description="zlib level for rendered PNGs (speed vs size).")
     tta: bool = Field(
         False,
@@ -144,6 +163,13 @@ class Settings(ModelSettings):
     def store_location(self) -> str:
         """The store's URL: ``store_url``, or the SQLite file at ``store_path``."""
         return self.store_url or f"sqlite:///{self.store_path}"
+
+    def memory_budget(self) -> int:
+        """``memory_budget_bytes``, or the default derived from this process's memory limit (see its description)."""
+        if self.memory_budget_bytes is not None:
+            return self.memory_budget_bytes
+        derived = memory_limit_bytes() - MEMORY_AT_REST_BYTES - self.render_cache_bytes
+        return max(derived, MIN_MEMORY_BUDGET_BYTES)
 
     def runtime_requests(self) -> list[RuntimeRequest]:
         """One per served model, the default first. An extra model's precision is ``auto``: a precision named for

@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 
-from cachetools import LRUCache
 from fastapi import Request
 
 from camserve.service.group_commit import GroupCommitter
+from camserve.service.memory_budget import MemoryBudget
 from camserve.service.metrics import Metrics
+from camserve.service.picture_cache import PictureCache
 from camserve.service.served_models import ServedModels
 from camserve.service.settings import Settings
 from camserve.service.stores import PredictionStore
@@ -18,14 +19,14 @@ class AppState:
     models: ServedModels
     store: PredictionStore
     metrics: Metrics
-    rendered: LRUCache[tuple[object, ...], bytes]
+    rendered: PictureCache
     committer: GroupCommitter
+    memory: MemoryBudget  # what full-size photos and pictures may hold at once
 
     def forget_pictures(self, prediction_ids: list[str]) -> None:
-        """Drop every rendered picture of these results (deleted or expired). On the event loop only."""
-        gone = set(prediction_ids)
-        for key in [key for key in self.rendered if key[0] in gone]:
-            self.rendered.pop(key, None)
+        """Drop every rendered picture of these results (deleted or expired), and keep none being drawn of them
+        now. On the event loop only."""
+        self.rendered.forget(prediction_ids)
 
 
 async def get_state(request: Request) -> AppState:

@@ -11,6 +11,12 @@ EXIF_ORIENTATION_TAG = 0x0112
 TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 BACKGROUND = (255, 255, 255)
+# The most a decode holds per decoded pixel: PIL keeps 4 bytes a pixel (RGB as RGBX), a byte more for the
+# squash's reduced copy and the allocator; a transposed copy (EXIF orientation); and for other modes the
+# conversions (alpha over white: RGBA, canvas, composite, RGB) or a 16-bit photo's float32 and uint8 arrays.
+DECODE_BYTES_PER_PIXEL = 5
+TRANSPOSE_BYTES_PER_PIXEL = 4
+CONVERSION_BYTES_PER_PIXEL = 16
 # What turns a photo stored with EXIF orientation N upright (the same table as ImageOps.exif_transpose).
 # Applied directly, because exif_transpose also re-serialises the EXIF block and raises TypeError or
 # struct.error on a mistyped tag elsewhere in it, which would turn a readable photo into a 500.
@@ -54,9 +60,58 @@ class DecodedPhoto:
     format: str
 
 
-def decode_photo(data: bytes, max_pixels: int, min_decode_size: int | None = None) -> DecodedPhoto:
-    """Decode ``data``; with ``min_decode_size``, JPEGs are decoded at the smallest DCT scale that still
-    gives at least that many pixels on each side, which is all the model input needs."""
+@dataclass(frozen=True)
+class OpenedPhoto:
+    """A photo whose header is read and checked but whose pixels are not decoded yet: what decoding it will
+    hold (``decoded_pixels``) is known before it allocates, so a caller can wait for the memory first."""
+
+    image: Image.Image  # not loaded; a reduced-size JPEG decode already asked for (draft)
+    width: int  # the photo as uploaded, after EXIF orientation
+    height: int
+    orientation: int | None
+
+    @property
+    def decoded_pixels(self) -> int:
+        """Pixels ``decode`` will produce: the photo's, or fewer where a reduced-size decode applies."""
+        return self.image.width * self.image.height
+
+    @property
+    def decode_bytes(self) -> int:
+        """The most memory ``decode`` will hold at once (an RGB JPEG, the usual photo, is the cheapest)."""
+        per_pixel = DECODE_BYTES_PER_PIXEL
+        if self.orientation in UPRIGHT_TRANSPOSE:
+            per_pixel += TRANSPOSE_BYTES_PER_PIXEL
+        if self.image.mode != "RGB" or "transparency" in self.image.info:
+            per_pixel += CONVERSION_BYTES_PER_PIXEL
+        return self.decoded_pixels * per_pixel
+
+    def decode(self) -> DecodedPhoto:
+        """The upright RGB image."""
+        image = self.image
+        try:
+            image.load()
+            upright = (
+                image.transpose(UPRIGHT_TRANSPOSE[self.orientation]) if self.orientation in UPRIGHT_TRANSPOSE else image
+            )
+            rgb = _to_rgb(upright)
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
+            raise CorruptPhoto(f"the image data could not be decoded: {error}") from error
+        return DecodedPhoto(rgb, self.width, self.height, image.format or "unknown")
+
+    def decode_array(self) -> np.ndarray:
+        """Decoded as by ``decode``, as an (H, W, 3) uint8 array. PIL's own copy, 4 bytes a pixel, is let go as
+        soon as the array is made rather than held beside it: this photo cannot be decoded again."""
+        rgb = self.decode().image
+        try:
+            return np.asarray(rgb)
+        finally:
+            rgb.close()
+            self.image.close()
+
+
+def open_photo(data: bytes, max_pixels: int, min_decode_size: int | None = None) -> OpenedPhoto:
+    """Read ``data``'s header: format allow-list, pixel limit, EXIF orientation. With ``min_decode_size``, JPEGs
+    will be decoded at the smallest DCT scale that still gives at least that many pixels on each side."""
     if not data:
         raise UnsupportedPhoto("the uploaded file is empty")
     try:
@@ -76,13 +131,12 @@ def decode_photo(data: bytes, max_pixels: int, min_decode_size: int | None = Non
         width, height = height, width
     if min_decode_size and image.format == "JPEG":
         image.draft("RGB", (min_decode_size, min_decode_size))
-    try:
-        image.load()
-        upright = image.transpose(UPRIGHT_TRANSPOSE[orientation]) if orientation in UPRIGHT_TRANSPOSE else image
-        rgb = _to_rgb(upright)
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
-        raise CorruptPhoto(f"the image data could not be decoded: {error}") from error
-    return DecodedPhoto(rgb, width, height, image.format or "unknown")
+    return OpenedPhoto(image, width, height, orientation)
+
+
+def decode_photo(data: bytes, max_pixels: int, min_decode_size: int | None = None) -> DecodedPhoto:
+    """Decode ``data`` (``open_photo``, then its pixels); ``min_decode_size`` as there: all the model input needs."""
+    return open_photo(data, max_pixels, min_decode_size).decode()
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -5,10 +5,19 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from camserve.models.inference.decode import DecodedPhoto, decode_photo
+from camserve.models.inference.decode import DecodedPhoto, OpenedPhoto, open_photo
 from camserve.models.metadata import ModelMetadata
 
-__all__ = ["PreparedPhoto", "decode_for_model", "prepare", "squash", "standardise", "to_model_input"]
+__all__ = [
+    "PreparedPhoto",
+    "decode_for_model",
+    "open_for_model",
+    "prepare",
+    "prepare_opened",
+    "squash",
+    "standardise",
+    "to_model_input",
+]
 
 
 @dataclass(frozen=True)
@@ -20,13 +29,23 @@ class PreparedPhoto:
     height: int
 
 
+def open_for_model(data: bytes, metadata: ModelMetadata, max_pixels: int) -> OpenedPhoto:
+    """The photo's header, to be decoded only as large as the model input needs (reduced-size JPEG decoding)."""
+    return open_photo(data, max_pixels, min_decode_size=metadata.input_size)
+
+
 def decode_for_model(data: bytes, metadata: ModelMetadata, max_pixels: int) -> DecodedPhoto:
     """Decode only as large as the model input needs (reduced-size JPEG decoding)."""
-    return decode_photo(data, max_pixels, min_decode_size=metadata.input_size)
+    return open_for_model(data, metadata, max_pixels).decode()
 
 
 def prepare(data: bytes, metadata: ModelMetadata, max_pixels: int) -> PreparedPhoto:
-    decoded = decode_for_model(data, metadata, max_pixels)
+    return prepare_opened(open_for_model(data, metadata, max_pixels), metadata)
+
+
+def prepare_opened(opened: OpenedPhoto, metadata: ModelMetadata) -> PreparedPhoto:
+    """The model input of a photo opened by ``open_for_model``: decoded, squashed, standardised."""
+    decoded = opened.decode()
     return PreparedPhoto(to_model_input(decoded.image, metadata), decoded.width, decoded.height)
 
 

@@ -13,12 +13,24 @@ from typing import Literal
 import numpy as np
 
 from camserve.models.inference.cam import normalise, weighted_cam
-from camserve.models.inference.decode import decode_photo
+from camserve.models.inference.decode import OpenedPhoto, open_photo
 from camserve.models.inference.predictor import Prediction
 from camserve.models.inference.preprocess import to_model_input
 from camserve.models.metadata import ModelMetadata
 
-__all__ = ["ZOOM_RULE", "Combine", "CropBox", "ZoomRule", "combine", "crop_input", "hot_cells", "zoom_box"]
+__all__ = [
+    "ZOOM_RULE",
+    "Combine",
+    "CropBox",
+    "ZoomRule",
+    "combine",
+    "crop_bytes",
+    "crop_decode_size",
+    "crop_input",
+    "crop_opened",
+    "hot_cells",
+    "zoom_box",
+]
 
 Combine = Literal["weighted", "confident"]
 
@@ -117,8 +129,23 @@ def crop_input(
 ) -> np.ndarray:
     """The model input (3, S, S) of ``box`` in a ``width`` x ``height`` photo, decoded just large enough that
     the crop keeps S pixels per side where the photo has them: the crop gets detail the squashed photo lost."""
-    needed = math.ceil(metadata.input_size * max(width / box.width, height / box.height))
-    decoded = decode_photo(data, max_pixels, min_decode_size=needed)
+    opened = open_photo(data, max_pixels, min_decode_size=crop_decode_size(box, width, height, metadata))
+    return crop_opened(opened, box, metadata)
+
+
+def crop_decode_size(box: CropBox, width: int, height: int, metadata: ModelMetadata) -> int:
+    """The fewest pixels per side the photo is decoded at so that ``box`` keeps the model input's size."""
+    return math.ceil(metadata.input_size * max(width / box.width, height / box.height))
+
+
+def crop_bytes(opened: OpenedPhoto) -> int:
+    """The most memory ``crop_opened`` holds: the decode, and the crop's own copy (at most the decoded photo)."""
+    return opened.decode_bytes + opened.decoded_pixels * 4
+
+
+def crop_opened(opened: OpenedPhoto, box: CropBox, metadata: ModelMetadata) -> np.ndarray:
+    """``crop_input`` of a photo opened at ``crop_decode_size`` (so what decoding holds is known first)."""
+    decoded = opened.decode()
     scale_x, scale_y = decoded.image.width / decoded.width, decoded.image.height / decoded.height
     region = (
         round(box.left * scale_x),

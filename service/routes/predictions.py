@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from camserve.models.inference.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
-from camserve.service.metrics import Stage
+from camserve.service.memory_budget import MemoryBusy
 from camserve.service.pictures import UnknownClass, class_index, map_weights, outline
-from camserve.service.pipeline import OptionRefused, PredictionOptions, predict
-from camserve.service.render import Colormap, Picture, RenderRequest, render, select_cam
+from camserve.service.pipeline import OptionRefused, PredictionOptions, draw, predict
+from camserve.service.render import Colormap, Picture, RenderRequest, select_cam
 from camserve.service.results import stored_classes
 from camserve.service.schemas import ClassMaps, ErrorBody, Grid, PredictionResult, UnstoredResult
 from camserve.service.security import require_api_key
@@ -35,6 +35,11 @@ State = Annotated[AppState, Depends(get_state)]
 
 def _reject(error: PhotoRejected) -> ApiError:
     return ApiError(_REJECTION_STATUS[type(error)], str(error))
+
+
+def _busy(error: Overloaded) -> ApiError:
+    """A full queue or a full memory budget: both pass in a moment, so the client is told when to retry."""
+    return ApiError(503, f"the server is busy: {error}; try again shortly", {"Retry-After": RETRY_AFTER_S})
 
 
 Alpha = Annotated[float, Query(ge=0.0, le=1.0, description="Heatmap opacity over the photo.")]
@@ -114,9 +119,9 @@ async def create_prediction(
     except PhotoRejected as error:
         raise _reject(error) from error
     except Overloaded as error:
-        state.metrics.rejected.inc()
-        busy = f"the server is busy: {error}; try again shortly"
-        raise ApiError(503, busy, {"Retry-After": RETRY_AFTER_S}) from error
+        if not isinstance(error, MemoryBusy):  # the budget counts its own (camserve_memory_wait_seconds)
+            state.metrics.rejected.inc()
+        raise _busy(error) from error
     except ShuttingDown as error:
         raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
     # Answered as validated, in JSON form, not validated a second time by the response model.
@@ -189,25 +194,19 @@ async def _picture(
     if png is not None and request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     if png is None:
-        stored = await run_in_threadpool(state.store.get, prediction_id)
-        if stored is None:
-            raise _not_found(prediction_id)
-        index = _class_index(stored_classes(stored.result), class_name)
-        render_request = RenderRequest(picture, alpha, colormap, index, outline(stored.result.zoom, box))
-        try:
-            with state.metrics.timed(Stage.render):
-                png = await run_in_threadpool(
-                    render,
-                    stored.photo,
-                    stored.class_maps,
-                    map_weights(stored.result),
-                    render_request,
-                    state.settings.max_pixels,
-                    state.settings.png_compression,
-                )
-        except PhotoRejected as error:
-            raise _reject(error) from error
-        state.rendered[key] = png
+        with state.rendered.drawing(prediction_id) as drawing:  # before the store is read: see PictureCache
+            stored = await run_in_threadpool(state.store.get, prediction_id)
+            if stored is None:
+                raise _not_found(prediction_id)
+            index = _class_index(stored_classes(stored.result), class_name)
+            render_request = RenderRequest(picture, alpha, colormap, index, outline(stored.result.zoom, box))
+            try:
+                png = await draw(state, stored.photo, stored.class_maps, map_weights(stored.result), render_request)
+            except PhotoRejected as error:
+                raise _reject(error) from error
+            except MemoryBusy as error:
+                raise _busy(error) from error
+            state.rendered.keep(drawing, key, png)
     return Response(png, media_type="image/png", headers=headers)
 
 

@@ -132,3 +132,37 @@ def test_an_upload_past_the_limit_is_refused_after_reading_one_byte_more(app_cli
         run(app_client, PredictionOptions(), upload)
     assert upload.asked == [1025]
     assert state_of(app_client).store.count() == 0
+
+
+LARGE_RED = encode(Image.new("RGB", (600, 600), (250, 0, 0)), "JPEG")  # its overlay needs about 4 MiB
+
+
+@pytest.mark.parametrize("app_client", [{"memory_budget_bytes": 1024 * 1024}], indirect=True)
+def test_a_picture_larger_than_the_whole_memory_budget_is_refused_as_too_large(app_client: TestClient) -> None:
+    """It could never fit this server, so no retry would help: 413, whether drawn for a POST or a GET. The
+    model's decode (a reduced-size JPEG decode) still fits, so the result can be kept and read."""
+    drawn = app_client.post("/predictions", params={"store": "false"}, files={"file": ("p.jpg", LARGE_RED)})
+    assert drawn.status_code == 413
+    assert "memory budget" in drawn.json()["detail"]
+    kept = app_client.post("/predictions", files={"file": ("p.jpg", LARGE_RED)})
+    assert kept.status_code == 201
+    assert app_client.get(kept.json()["links"]["overlay"]).status_code == 413
+    assert state_of(app_client).memory.reserved == 0
+
+
+@pytest.mark.parametrize("app_client", [{"memory_wait_s": 0.05}], indirect=True)
+def test_a_full_memory_budget_answers_503_with_retry_after_until_it_has_room(app_client: TestClient) -> None:
+    kept = app_client.post("/predictions", files={"file": ("p.png", RED)})
+    assert kept.status_code == 201
+    budget = state_of(app_client).memory
+    budget.reserved = budget.capacity  # as if large photos held all of it
+    for response in (
+        app_client.post("/predictions", files={"file": ("p.png", RED)}),
+        app_client.get(kept.json()["links"]["overlay"]),
+    ):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert "memory" in response.json()["detail"]
+    budget.reserved = 0
+    assert app_client.get(kept.json()["links"]["overlay"]).status_code == 200
+    assert app_client.get("/metrics").text.count('camserve_memory_wait_seconds_count{outcome="timed_out"} 2.0') == 1

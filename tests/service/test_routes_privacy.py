@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,6 +76,23 @@ def test_delete_removes_every_trace(app_client: TestClient) -> None:
     assert not database_holds(store_path(app_client), marker)
     assert row_count(app_client) == 0
     assert app_client.app.state.camserve.store.total_bytes() == 0  # type: ignore[attr-defined]
+    assert not app_client.app.state.camserve.rendered  # type: ignore[attr-defined]
+
+
+def test_a_picture_drawn_while_its_result_is_deleted_is_not_kept(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DELETE that lands while a GET draws the overlay: the GET answers with what it read before, but the
+    picture of the deleted result must not stay in the server's memory."""
+    links = post(app_client, marked_photo("MARKER-race-d41e")).json()["links"]
+    drawn = pipeline.render_opened
+
+    def delete_meanwhile(*args: Any) -> bytes:
+        assert app_client.delete(links["self"]).status_code == 204  # on the app's loop, while this thread draws
+        return drawn(*args)
+
+    monkeypatch.setattr(pipeline, "render_opened", delete_meanwhile)
+    assert app_client.get(links["overlay"]).status_code == 200
     assert not app_client.app.state.camserve.rendered  # type: ignore[attr-defined]
 
 
@@ -176,7 +194,7 @@ def test_store_false_refuses_a_photo_its_full_size_decode_rejects(
     def refuse(*_args: object) -> bytes:
         raise CorruptPhoto("the image data could not be decoded: truncated")
 
-    monkeypatch.setattr(pipeline, "render", refuse)
+    monkeypatch.setattr(pipeline, "render_opened", refuse)
     response = app_client.post("/predictions", params={"store": "false"}, files={"file": ("p.png", marked_photo("M"))})
     assert response.status_code == 422
     assert "could not be decoded" in response.json()["detail"]
