@@ -50,9 +50,7 @@ def architectures() -> tuple[str, ...]:
 @register_body("resnet34")
 def _resnet34_body(pretrained: bool) -> tuple[nn.Module, int]:
     """All children of torchvision's resnet34 but the last two (avgpool and fc); 512 channels out."""
-    weights = torchvision.models.ResNet34_Weights.IMAGENET1K_V1 if pretrained else None
-    resnet = torchvision.models.resnet34(weights=weights)
-    return nn.Sequential(*list(resnet.children())[:-2]), 512
+    return _without_pool_and_fc(_resnet34(pretrained)), 512
 
 
 @register_body("resnet34-os16", head_dilation=2)
@@ -61,9 +59,18 @@ def _resnet34_os16_body(pretrained: bool) -> tuple[nn.Module, int]:
     Same parameter names and shapes as resnet34, so its weights (ImageNet's or a checkpoint's) load unchanged.
     The head is dilated too: it keeps the 3x3 head's field of view in photo pixels, and with 2.0.0's weights
     it was as accurate or better than an undilated head on validation photos (issue 29)."""
-    body, channels = _resnet34_body(pretrained)
-    dilate_last_stage(body[-1])
-    return body, channels
+    resnet = _resnet34(pretrained)
+    dilate_last_stage(resnet.layer4)
+    return _without_pool_and_fc(resnet), 512
+
+
+def _resnet34(pretrained: bool) -> torchvision.models.ResNet:
+    weights = torchvision.models.ResNet34_Weights.IMAGENET1K_V1 if pretrained else None
+    return torchvision.models.resnet34(weights=weights)
+
+
+def _without_pool_and_fc(resnet: torchvision.models.ResNet) -> nn.Sequential:
+    return nn.Sequential(*list(resnet.children())[:-2])
 
 
 def dilate_last_stage(stage: nn.Module, dilation: int = 2) -> None:
@@ -71,14 +78,15 @@ def dilate_last_stage(stage: nn.Module, dilation: int = 2) -> None:
     as torchvision's ``replace_stride_with_dilation`` does for Bottleneck (it refuses BasicBlock): the first
     block's conv1 and downsample keep their weights at stride 1 (the stride's field of view is kept by
     dilating every conv after it)."""
-    blocks = list(stage.children())
-    if not blocks or not all(isinstance(block, torchvision.models.resnet.BasicBlock) for block in blocks):
+    blocks = [block for block in stage.children() if isinstance(block, torchvision.models.resnet.BasicBlock)]
+    if not blocks or len(blocks) != len(list(stage.children())):
         raise ValueError("dilate_last_stage expects a stage of torchvision BasicBlocks")
     first = blocks[0]
-    first.conv1.stride = (1, 1)
-    if first.downsample is not None:
-        first.downsample[0].stride = (1, 1)
-    convs = [first.conv2] + [conv for block in blocks[1:] for conv in (block.conv1, block.conv2)]
+    downsample = [] if first.downsample is None else list(first.downsample.modules())
+    strided = [first.conv1, *(m for m in downsample if isinstance(m, nn.Conv2d))]
+    for conv in strided:
+        conv.stride = (1, 1)
+    convs: list[nn.Conv2d] = [first.conv2] + [conv for block in blocks[1:] for conv in (block.conv1, block.conv2)]
     for conv in convs:
         conv.dilation = (dilation, dilation)
         conv.padding = (dilation, dilation)

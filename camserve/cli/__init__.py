@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from camserve import __version__
-from camserve.cli import calibrate, cifar, evaluate, predict, quantize, release, serve, train
+from camserve.cli import calibrate, cifar, evaluate, finetune, predict, quantize, release, serve, train
 from camserve.models.metadata import CheckpointError
 from camserve.service.settings import ModelSettings
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, predict, train, evaluate, quantize, calibrate, cifar, release)
+COMMANDS = (serve, predict, train, finetune, evaluate, quantize, calibrate, cifar, release)
 
 
 def build_parser() -> argparse.ArgumentParser:
