@@ -33,7 +33,7 @@ test: lint
 
 # The quick run while working: no browser, container or cluster tools needed, no lint.
 test-fast: $(BIN)/camserve
-	$(BIN)/python -m pytest -m "not browser and not container and not cluster"
+	$(BIN)/python -m pytest -m "not browser and not container and not cluster and not memory_limit"
 
 format: $(BIN)/camserve
 	$(BIN)/ruff check --fix .

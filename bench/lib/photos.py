@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from bench.lib.paths import CATSDOGS
+from bench.lib.paths import CATSDOGS, CHELSEA
 
 # The sizes the load benchmarks send, a phone photo's among them.
 SIZES = [(200, 200), (500, 375), (375, 500), (1024, 768), (1600, 1200)]
@@ -80,3 +80,14 @@ def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def large_photo(width: int, height: int, seed: int) -> Photo:
+    """``tests/chelsea.png`` (a cat, so the heatmap is concentrated and zoom is used) stretched to a phone
+    camera's size, with grain so the JPEG is as large as a camera's, not the few hundred KB a smooth one is."""
+    rng = np.random.default_rng(seed)
+    image = Image.open(CHELSEA).convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.int16)
+    pixels += rng.integers(-6, 7, size=pixels.shape, dtype=np.int16)
+    grainy = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return Photo(f"chelsea.{seed}@{width}x{height}", width, height, jpeg_bytes(grainy))

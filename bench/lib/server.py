@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.lib.cgroup import MemoryCgroup
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.settings import Settings
 
@@ -33,16 +34,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(store_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
+def running_server(
+    store_dir: Path, env: dict[str, str] | None = None, cgroup: MemoryCgroup | None = None
+) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
     """Start ``camserve serve`` from this venv, wait until /readyz says ready; yield a client and that body.
 
     The server inherits this process's environment (so ``CAMSERVE_*`` settings apply to it), updated with
     ``env``, with its store in ``store_dir``. Its output goes to a log file (a full pipe would stall it)
-    whose tail is shown if start-up fails.
+    whose tail is shown if start-up fails. With ``cgroup``, the server runs inside it from its start.
     """
     port = free_port()
     env = {**os.environ, **(env or {}), "CAMSERVE_STORE_PATH": str(store_dir / "camserve.sqlite3")}
     command = [str(Path(sys.executable).with_name("camserve")), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if cgroup is not None:
+        command = cgroup.command(command)
     log_path = store_dir / "serve.log"
     with log_path.open("wb") as log, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as server:
         try:
