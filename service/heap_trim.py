@@ -5,8 +5,8 @@ drawing large photos on many request threads leaves hundreds of MiB free but hel
 burst (bench/memory.py measured it; ``MALLOC_ARENA_MAX=2`` alone kept most of it, and jemalloc cannot be
 preloaded beside OpenVINO). ``malloc_trim(0)`` returns the free pages of every arena. It costs milliseconds
 and locks each arena while it runs, so it runs on a thread, after large reservations of the memory budget
-only, and never twice at once. Where the C library has no ``malloc_trim`` (musl, another allocator preloaded
-over glibc's symbols is fine), this does nothing.
+only, and never twice at once. Where the C library has no ``malloc_trim`` (musl) this does nothing; with
+another allocator preloaded, it trims glibc's own (unused) arenas, which is harmless.
 """
 
 import asyncio

@@ -55,7 +55,8 @@ class _Waiter:
 
 class MemoryBudget:
     """An asyncio byte semaphore of ``capacity`` bytes. On the event loop only; work on threads reserves on the
-    loop before it is sent there and releases on the loop after it is back (``reserve`` spans the await)."""
+    loop before it is sent there and releases on the loop after it is back (``with await budget.reserve(...)``
+    around the await of the thread)."""
 
     def __init__(
         self,
