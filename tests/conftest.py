@@ -11,6 +11,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from camserve.models.dataset import Split, scan_image_folder
+from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 from camserve.models.runtimes import RuntimeRequest
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
@@ -71,9 +72,18 @@ def cifar_predictor() -> TorchPredictor:
 
 
 @pytest.fixture(scope="session")
-def served_onnx_predictor(tmp_path_factory: pytest.TempPathFactory) -> OnnxRuntimePredictor:
-    """The committed checkpoint exported to ONNX once for the whole run (seconds), run by ONNX Runtime."""
-    return load_onnxruntime(RuntimeRequest(SHIPPED_WEIGHTS, cache_dir=tmp_path_factory.mktemp("onnx")))
+def shipped_onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the committed checkpoint's ONNX export, made once for the whole run (seconds of torch);
+    read it only: tests that serve from it start as every start after the first does."""
+    cache = tmp_path_factory.mktemp("onnx")
+    cached_onnx_export(SHIPPED_WEIGHTS, cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def served_onnx_predictor(shipped_onnx_cache: Path) -> OnnxRuntimePredictor:
+    """The committed checkpoint's ONNX export, run by ONNX Runtime."""
+    return load_onnxruntime(RuntimeRequest(SHIPPED_WEIGHTS, cache_dir=shipped_onnx_cache))
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +120,15 @@ def cifar_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cat/dog checkpoint at 32 px with no recorded training split."""
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_cache(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with ``tiny_checkpoint``'s ONNX export, made once for the run; read it only, like
+    ``shipped_onnx_cache``."""
+    cache = tmp_path_factory.mktemp("tiny-onnx")
+    cached_onnx_export(tiny_checkpoint, cache)
+    return cache
 
 
 @pytest.fixture

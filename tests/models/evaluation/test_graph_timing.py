@@ -31,8 +31,8 @@ def test_ratios_are_per_round_against_the_first_graph() -> None:
     assert (table["candidate"]["size"], table["candidate"]["precision"]) == (176, "int8")
 
 
-def test_a_tiny_graph_is_timed_every_round_at_every_batch(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    graphs = [parse_graph(f"{name}={tiny_checkpoint}:fp32", tmp_path) for name in ("a", "b")]
+def test_a_tiny_graph_is_timed_every_round_at_every_batch(tiny_checkpoint: Path, tiny_onnx_cache: Path) -> None:
+    graphs = [parse_graph(f"{name}={tiny_checkpoint}:fp32", tiny_onnx_cache) for name in ("a", "b")]
     times = time_graphs(graphs, batches=[1, 2], rounds=3, reps=1)
     assert {batch: {name: len(ms) for name, ms in by.items()} for batch, by in times.items()} == {
         1: {"a": 3, "b": 3},

@@ -20,13 +20,8 @@ NATIVE_BF16 = native_bf16(openvino.Core())
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("exports")
-
-
-@pytest.fixture(scope="module")
-def fp32(export_dir: Path) -> OpenVinoPredictor:
-    return load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32", cache_dir=export_dir))
+def fp32(shipped_onnx_cache: Path) -> OpenVinoPredictor:
+    return load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32", cache_dir=shipped_onnx_cache))
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +47,8 @@ def test_fp32_gives_the_torch_answers_for_every_batch_size(
     assert (fp32.runtime, fp32.device, fp32.precision) == ("openvino", "cpu", "fp32")
 
 
-def test_auto_precision_is_fp32(export_dir: Path) -> None:
-    assert load(RuntimeRequest(SHIPPED_WEIGHTS, cache_dir=export_dir)).precision == "fp32"
+def test_auto_precision_is_fp32(shipped_onnx_cache: Path) -> None:
+    assert load(RuntimeRequest(SHIPPED_WEIGHTS, cache_dir=shipped_onnx_cache)).precision == "fp32"
 
 
 def test_other_input_sizes_are_served(fp32: OpenVinoPredictor, served_predictor: TorchPredictor) -> None:
@@ -64,8 +59,8 @@ def test_other_input_sizes_are_served(fp32: OpenVinoPredictor, served_predictor:
 
 
 @pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16 (avx512_bf16 or AMX)")
-def test_bf16_keeps_the_labels_and_the_maps(export_dir: Path, served_predictor: TorchPredictor) -> None:
-    bf16 = load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=export_dir))
+def test_bf16_keeps_the_labels_and_the_maps(shipped_onnx_cache: Path, served_predictor: TorchPredictor) -> None:
+    bf16 = load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=shipped_onnx_cache))
     assert bf16.precision == "bf16"
     batch = random_batch(8, served_predictor.metadata.input_size, seed=1)
     for ours, reference in zip(bf16.predict(batch), served_predictor.predict(batch), strict=True):
@@ -75,14 +70,14 @@ def test_bf16_keeps_the_labels_and_the_maps(export_dir: Path, served_predictor: 
 
 
 @pytest.mark.skipif(NATIVE_BF16, reason="this CPU has native bf16")
-def test_bf16_is_refused_without_native_bf16(export_dir: Path) -> None:
+def test_bf16_is_refused_without_native_bf16(shipped_onnx_cache: Path) -> None:
     with pytest.raises(RuntimeError, match="no native bf16"):
-        load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=export_dir))
+        load(RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="bf16", cache_dir=shipped_onnx_cache))
 
 
 @pytest.mark.parametrize(("device", "precision"), [("cpu", "fp16"), ("cuda", "fp32")])
-def test_what_it_cannot_run_is_refused(device: str, precision: str, export_dir: Path) -> None:
-    request = RuntimeRequest(SHIPPED_WEIGHTS, device=device, precision=precision, cache_dir=export_dir)  # type: ignore[arg-type]
+def test_what_it_cannot_run_is_refused(device: str, precision: str, shipped_onnx_cache: Path) -> None:
+    request = RuntimeRequest(SHIPPED_WEIGHTS, device=device, precision=precision, cache_dir=shipped_onnx_cache)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="'openvino' runs fp32, bf16 or int8 on the CPU"):
         load(request)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.metadata import SHIPPED_WEIGHTS, CheckpointError
 from camserve.models.runtimes import RuntimeRequest, load_predictor, runtime_names
 
@@ -52,12 +51,11 @@ RUNTIME_LIBRARIES = {"torch", "onnxruntime", "openvino"}
 
 
 @pytest.mark.parametrize("runtime", [*sorted(RUNTIME_LIBRARIES), "auto"])
-def test_a_process_serving_one_runtime_imports_nothing_of_the_others(runtime: str, tmp_path: Path) -> None:
+def test_a_process_serving_one_runtime_imports_nothing_of_the_others(runtime: str, shipped_onnx_cache: Path) -> None:
     """With the ONNX export made (as the first start makes it), a later start serving it loads no torch; and
     ``auto`` times every runtime in subprocesses, so the serving process loads only the one it chose."""
-    cached_onnx_export(SHIPPED_WEIGHTS, tmp_path)
     result = subprocess.run(
-        [sys.executable, "-c", SERVE_AND_LIST_MODULES, runtime, str(tmp_path)],
+        [sys.executable, "-c", SERVE_AND_LIST_MODULES, runtime, str(shipped_onnx_cache)],
         capture_output=True,
         text=True,
         check=True,

@@ -7,19 +7,16 @@ import pytest
 
 from camserve.models.evaluation.gate import GateRecord, gate_record_path
 from camserve.models.files import file_sha256
-from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.models.selection import runtime as selection
 from camserve.models.selection.runtime import Measurement, RuntimeChoice, choose_runtime, measure_runtime
 
 
 @pytest.fixture
-def request_for(tiny_checkpoint: Path, tmp_path: Path) -> RuntimeRequest:
-    """The tiny checkpoint with its own cache, exported once (as a first start would)."""
-    cache = tmp_path / "cache"
-    cached_onnx_export(tiny_checkpoint, cache)
+def request_for(tiny_checkpoint: Path, tiny_onnx_cache: Path, tmp_path: Path) -> RuntimeRequest:
+    """The tiny checkpoint with its export, and a timing cache of its own, so every test starts untimed."""
     return RuntimeRequest(
-        tiny_checkpoint, device="cpu", cache_dir=cache, batch_size=4, choice_cache_dir=tmp_path / "choice"
+        tiny_checkpoint, device="cpu", cache_dir=tiny_onnx_cache, batch_size=4, choice_cache_dir=tmp_path / "choice"
     )
 
 
