@@ -2,7 +2,8 @@
 # Everything a new checkpoint must show before it replaces the shipped one, in one resumable command on the
 # CPU: accuracy on the validation split and the full-resolution stand-ins, calibration, TTA, zoom, the int8
 # gate, the serving-size table, the shipped model against the candidate on the same photos, the forward's
-# cost against the shipped model's (timed in turns), and the release rule's verdict on all of it
+# cost against the shipped model's (timed in turns), where annotated photos exist how well both checkpoints'
+# maps find the animal (camserve release localization), and the release rule's verdict on all of it
 # (camserve release decide; decision.txt). Each step writes its own file under OUT and is skipped when that
 # file exists, so a stopped report picks up where it stopped. The comparisons are `camserve release`
 # subcommands: each writes its JSON with --output, and its summary is the step's .txt.
@@ -17,10 +18,14 @@
 #   SIZE_ROUNDS (environment) timed rounds of camserve release sizes, default 20
 #   COST_ROUNDS (environment) timed rounds of camserve release graphs, default 20
 #   SHIPPED     (environment) the checkpoint it would replace, default weights/camserve-resnet34.safetensors
+#   DEV         (environment) annotated photos with DEV/annotations.json (outlines, head boxes), default
+#               ../shared/data/oxford-pets-dev; where it is absent the localization step is skipped and the
+#               rule judges accuracy and log loss instead of the maps
 set -euo pipefail
 checkpoint=$1 out=$2 data=$3 fullres=$4
 python=${PYTHON:-python3}
 shipped=${SHIPPED:-weights/camserve-resnet34.safetensors}
+dev=${DEV:-../shared/data/oxford-pets-dev}
 mkdir -p "$out"
 
 name=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['name'])" "${checkpoint%.safetensors}.json")
@@ -71,6 +76,12 @@ step versus.txt "$python" -m camserve release versus "$shipped" "$weights" --dat
     --output "$out/versus.json"
 step cost.txt "$python" -m camserve release graphs --rounds "${COST_ROUNDS:-20}" --output "$out/cost.json" \
     --graph "shipped-int8=$shipped:int8" --graph "candidate-int8=$weights:int8" --graph "candidate-fp32=$weights:fp32"
+if [[ -f $dev/annotations.json ]]; then
+    step localization.txt "$python" -m camserve release localization "$shipped" "$weights" --data "$dev" \
+        --output "$out/localization.json"
+else
+    echo "no $dev/annotations.json: no localization step, and the rule without maps"
+fi
 step decision.txt decide
 cat "$out/decision.txt"
 echo "report in $out"
