@@ -39,6 +39,11 @@ def test_one_hot_cell_of_a_wide_photo_maps_to_its_own_pixels() -> None:
     assert zoom_box(hot([(1, 3)]), 1000, 600, INPUT, EXACT) == CropBox(600, 120, 800, 240)
 
 
+def test_a_cell_of_the_finer_9x9_grid_maps_to_its_own_pixels() -> None:
+    """resnet34-os16's maps (9 x 9 at 144 px): cell (2, 6) over 900 x 450 covers x in [600, 700), y in [100, 150)."""
+    assert zoom_box(hot([(2, 6)], shape=(9, 9)), 900, 450, INPUT, EXACT) == CropBox(600, 100, 700, 150)
+
+
 def test_the_margin_grows_the_box_about_its_centre() -> None:
     rule = ZoomRule(threshold=0.5, max_area=0.4, margin=0.5, max_upscale=100.0, combine="weighted")
     assert zoom_box(hot([(1, 3)]), 1000, 600, INPUT, rule) == CropBox(500, 60, 900, 300)
