@@ -51,11 +51,14 @@ RUN groupadd --system --gid 10001 camserve \
 
 WORKDIR /app
 # The store, and the timings CAMSERVE_BACKEND=auto takes of the machine at the first start, live in the
-# volume: a restart with the same volume skips the timing. MALLOC_ARENA_MAX=2: glibc's default of 8 arenas a
-# core kept large photos' freed memory in many arenas; with 2 (and camserve's malloc_trim after large work) a
-# burst's memory comes back (python -m bench.memory). jemalloc is no option: OpenVINO aborts beside it.
+# volume: a restart with the same volume skips the timing. glibc's allocator: 2 arenas (its default of 8 a core
+# kept large photos' freed memory in many of them) and buffers of 1 MiB and more always mapped on their own
+# (its default raises that bound as large buffers are freed, so they then stay in the heap); with camserve's
+# malloc_trim after large work, a burst's memory comes back (python -m bench.memory). jemalloc is no option:
+# OpenVINO aborts beside it.
 ENV PATH=/opt/venv/bin:$PATH \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CAMSERVE_HOST=0.0.0.0 \
