@@ -36,6 +36,7 @@ def test_missing_weights_fail_with_one_clear_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
     monkeypatch.setenv("CAMSERVE_WEIGHTS_PATH", str(tmp_path / "gone.safetensors"))
+    monkeypatch.setenv("CAMSERVE_STORE_PATH", str(tmp_path / "store.sqlite3"))  # serve opens its store first
     assert main(command) == 2
     assert capsys.readouterr().err == f"camserve: error: {tmp_path / 'gone.safetensors'}: weights file not found\n"
 
@@ -58,9 +59,15 @@ def test_offline_commands_read_only_the_model_settings(
     assert "invalid CAMSERVE_* settings" in capsys.readouterr().err
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    with serve_camserve(tmp_path / "store.sqlite3") as base:
+@pytest.fixture(scope="module")
+def served_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("served") / "store.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def served(served_store: Path) -> Iterator[str]:
+    """One ``camserve serve`` for the tests that read it: a start is the most of their time."""
+    with serve_camserve(served_store) as base:
         yield base
 
 
@@ -74,9 +81,9 @@ def test_serve_answers_like_the_readme_says(served: str) -> None:
     assert Image.open(io.BytesIO(overlay.content)).size == (451, 300)
 
 
-def test_serve_logs_what_serves_and_why(served: str, tmp_path: Path) -> None:
+def test_serve_logs_what_serves_and_why(served: str, served_store: Path) -> None:
     """The runtime choice and its figures reach the log, not only /readyz and /metrics."""
-    log = (tmp_path / "store.log").read_text()
+    log = served_store.with_suffix(".log").read_text()
     models = httpx.get(f"{served}/models").json()["models"]
     assert [m["name"] for m in models] == ["camserve-resnet34", "camserve-lesson7-resnet2"]
     for model in models:
