@@ -22,6 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from camserve.service.headers import EVERY_RESPONSE
 from camserve.service.metrics import Closed, Metrics
 
 BODY_CHECK_INTERVAL_S = 1.0
@@ -45,6 +46,7 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
     body = b'{"detail":"' + message.encode("ascii") + b'"}'
     lines = [b"HTTP/1.1 %d %s" % (status, _REASONS[status]), b"content-type: application/json"]
     lines += [b"content-length: %d" % len(body), b"connection: close"]
+    lines += [b"%s: %s" % header for header in EVERY_RESPONSE]
     lines += [f"{name}: {value}".encode("ascii") for name, value in (headers or {}).items()]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 

@@ -11,13 +11,12 @@ from starlette.types import Scope
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 # The page loads nothing from elsewhere, so the policy can be 'self' only; blob: and data: are for the
-# local preview of the chosen photo.
+# local preview of the chosen photo. X-Content-Type-Options comes with every answer (service/headers.py).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
@@ -33,11 +32,10 @@ async def index() -> FileResponse:
 
 
 class PageStaticFiles(StaticFiles):
-    """The page's scripts and styles; nosniff so a browser never runs them as anything else."""
+    """The page's scripts and styles (nosniff, as on every answer, so a browser never runs them as anything else)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = STATIC_CACHE
         return response
 

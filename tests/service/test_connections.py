@@ -44,6 +44,7 @@ def test_an_oversized_head_gets_431_and_is_cut_off(strict_server: CamserveProces
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert b"larger than 16384 bytes" in answer
+    assert b"\r\nx-content-type-options: nosniff\r\n" in answer  # as on every answer the app sends
 
 
 @pytest.mark.parametrize("head_bytes", [16_500, 30_000, 60_000])
@@ -75,6 +76,7 @@ def test_a_trickled_head_is_cut_off_at_the_deadline(strict_server: CamserveProce
         answer = read_until_closed(sock)
     assert HEAD_TIMEOUT_S <= time.monotonic() - started < HEAD_TIMEOUT_S + 3
     assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"\r\nx-content-type-options: nosniff\r\n" in answer
 
 
 def test_a_silent_connection_is_closed_quietly_at_the_deadline(strict_server: CamserveProcess) -> None:
@@ -161,6 +163,7 @@ def test_past_the_cap_new_connections_get_503_and_established_ones_are_served(ca
             assert time.monotonic() - started < 1
             assert answer.startswith(b"HTTP/1.1 503 ")
             assert b"retry-after: 1" in answer
+            assert b"\r\nx-content-type-options: nosniff\r\n" in answer
             assert established.get("/healthz").status_code == 200
         finally:
             for sock in idle:
