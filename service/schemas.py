@@ -141,7 +141,12 @@ class UnstoredResult(Classification):
 class Storage(BaseModel):
     store: str = Field(description="Where results live: sqlite, postgresql, or postgresql+s3 (photos in a bucket).")
     reachable: bool = Field(description="Whether the store answered just now; while false, /readyz is 503.")
-    problem: str | None = Field(None, description="Why the store cannot be reached, while it cannot.")
+    writable: bool = Field(
+        description="Whether the store can write: false from a write that failed (a full disk, a read-only file "
+        "system, file or database) until a write as large succeeds; readiness writes for real at most every 2 s. "
+        "While false, /readyz is 503.",
+    )
+    problem: str | None = Field(None, description="Why the store cannot be reached or cannot write, while so.")
     keeps_photos: bool = Field(description="False: the server keeps nothing (POSTs answer as with store=false).")
     retention_s: float | None = Field(description="Seconds a result is kept; null: until the store's size bound.")
 

@@ -10,7 +10,7 @@ from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.results import model_info
 from camserve.service.schemas import Readiness, RuntimeCandidate, RuntimeSelection, Storage
 from camserve.service.state import AppState, get_state
-from camserve.service.stores import StoreUnavailable
+from camserve.service.stores import StoreUnavailable, StoreUnwritable
 
 router = APIRouter(tags=["operations"])
 
@@ -25,8 +25,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: State) -> JSONResponse:
-    """Ready once every model is loaded and warmed up, while the store answers; says loudly when weights are
-    marked untrained. A load balancer stops sending POSTs here during a store outage, and resumes by itself.
+    """Ready once every model is loaded and warmed up, while the store answers and can write; says loudly when
+    weights are marked untrained. A load balancer stops sending POSTs here during a store outage, a full disk or
+    a read-only store, and resumes by itself.
     The model, runtime and precision are the default model's; ``GET /models`` describes every one."""
     storage = await _storage(state)
     warnings = [
@@ -36,7 +37,7 @@ async def readyz(state: State) -> JSONResponse:
     ]
     default = state.models.default
     body = Readiness(
-        ready=state.models.ready and storage.reachable,
+        ready=state.models.ready and storage.reachable and storage.writable,
         model=model_info(default.metadata),
         backend=default.engine.predictor.runtime,
         device=str(default.engine.predictor.device),
@@ -49,15 +50,19 @@ async def readyz(state: State) -> JSONResponse:
 
 
 async def _storage(state: AppState) -> Storage:
+    reachable = writable = True
+    problem: str | None = None
     try:
         await run_in_threadpool(state.store.check)
+    except StoreUnwritable as error:
+        writable, problem = False, str(error)
     except StoreUnavailable as error:
-        problem: str | None = str(error)
-    else:
-        problem = None
+        reachable = writable = False
+        problem = str(error)
     return Storage(
         store=state.store.kind,
-        reachable=problem is None,
+        reachable=reachable,
+        writable=writable,
         problem=problem,
         keeps_photos=state.settings.store_photos,
         retention_s=state.settings.retention_s,

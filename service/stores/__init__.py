@@ -5,6 +5,10 @@ A store is a module in this package named after its URL scheme (``sqlite.py`` se
 
     def open_store(url: str, limits: StoreLimits, blobs: BlobStore | None) -> PredictionStore
 
+and a subclass of ``PredictionStore`` (``base.py``: what to implement, and how readiness learns that it cannot
+write). A store found unusable when opened (a damaged file) raises ``StoreUnusable`` with one line saying
+what to do.
+
 ``blobs`` is where photo bytes go when ``CAMSERVE_BLOB_URL`` is set (``camserve.service.blobs``); a store
 that keeps photos only beside its rows refuses one. Modules are imported only when chosen, so a server on
 SQLite loads no database driver. Adding a store is adding one file here (and its tests). A store too large
@@ -25,6 +29,8 @@ from camserve.service.stores.base import (
     StoredPrediction,
     StoreLimits,
     StoreUnavailable,
+    StoreUnusable,
+    StoreUnwritable,
 )
 
 __all__ = [
@@ -33,6 +39,8 @@ __all__ = [
     "PredictionStore",
     "StoreLimits",
     "StoreUnavailable",
+    "StoreUnusable",
+    "StoreUnwritable",
     "StoredPrediction",
     "check_store_url",
     "open_store",

@@ -31,7 +31,9 @@ def _translated_errors() -> Iterator[None]:
         yield
     except psycopg.errors.UniqueViolation as error:
         raise DuplicateResult(str(error)) from error
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+    except (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction) as error:
+        # OperationalError includes DiskFull; a read-only transaction is a standby after a fail-over, or a
+        # database set read-only (default_transaction_read_only): writes may succeed again later.
         raise StoreUnavailable(f"PostgreSQL: {error}".strip()) from error
 
 

@@ -25,12 +25,15 @@ import psycopg
 from camserve.service.blobs import BlobStore
 from camserve.service.stores.base import StoreUnavailable
 
-__all__ = ["STAGED_GRACE_S", "UPLOAD_THREADS", "BucketPhotos", "new_key", "record_orphans"]
+__all__ = ["STAGED_GRACE_S", "UPLOAD_THREADS", "WRITE_PROBE_KEY", "BucketPhotos", "new_key", "record_orphans"]
 
 # A staged photo whose result was not stored by then is deleted by the sweep: far longer than any request.
 STAGED_GRACE_S = 600.0
 UPLOAD_THREADS = 4  # photos of one group travel to the bucket side by side
 SWEPT_AT_ONCE = 1000
+# The key readiness writes to and deletes at once, shared by every replica (photo keys always hold a dot): a
+# process killed between the two leaves at most this one object, which the next probe deletes.
+WRITE_PROBE_KEY = "write-probe"
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
@@ -124,6 +127,11 @@ class BucketPhotos:
 
     def check(self) -> None:
         self._blobs.check()
+
+    def probe_write(self, nbytes: int) -> None:
+        """Put ``nbytes`` (one at least) in the bucket and delete them: whether it takes writes now."""
+        self._blobs.put(WRITE_PROBE_KEY, bytes(max(nbytes, 1)))
+        self._blobs.delete([WRITE_PROBE_KEY])
 
     def close(self) -> None:
         self._uploader.shutdown()

@@ -9,7 +9,7 @@ import threading
 
 from camserve.service.stores._postgresql_connections import Connections
 
-__all__ = ["MIGRATIONS", "Schema"]
+__all__ = ["MIGRATIONS", "WRITE_PROBE_INSERT", "Schema"]
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -33,6 +33,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE orphan_blobs (key text PRIMARY KEY, due double precision NOT NULL);
     """,
 )
+# Where readiness writes to learn that the database takes writes (``PostgresStore._probe_write``). Not a
+# migration: it holds nothing between probes, and replicas of a camserve from before it, which refuse a newer
+# schema version, still start beside the new ones during a rolling upgrade.
+_WRITE_PROBE_TABLE = """
+    CREATE TABLE IF NOT EXISTS write_probe (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        payload bytea NOT NULL
+    )
+"""
+WRITE_PROBE_INSERT = "INSERT INTO write_probe (payload) VALUES (%s) RETURNING id"
 _MIGRATION_LOCK = 0x63616D7365727665  # "camserve": the advisory lock replicas migrate under
 _SCHEMA_TABLE = (
     "CREATE TABLE IF NOT EXISTS camserve_schema (version integer PRIMARY KEY, applied_at timestamptz DEFAULT now())"
@@ -63,4 +73,5 @@ class Schema:
                 for number in range(version + 1, len(MIGRATIONS) + 1):
                     connection.execute(MIGRATIONS[number - 1].encode())
                     connection.execute("INSERT INTO camserve_schema (version) VALUES (%s)", (number,))
+                connection.execute(_WRITE_PROBE_TABLE.encode())
             self._migrated = True

@@ -10,6 +10,7 @@ migrations), ``_postgresql_eviction.py`` (the size bound every replica shares) a
 (photos in a bucket: staging, uploads, orphans and their sweep).
 """
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -20,7 +21,7 @@ from camserve.service.blobs import BlobStore
 from camserve.service.stores._postgresql_connections import Connections
 from camserve.service.stores._postgresql_eviction import delete_counted, evict, locked_total
 from camserve.service.stores._postgresql_photos import BucketPhotos, new_key
-from camserve.service.stores._postgresql_schema import Schema
+from camserve.service.stores._postgresql_schema import WRITE_PROBE_INSERT, Schema
 from camserve.service.stores.base import (
     NewResult,
     PredictionStore,
@@ -66,13 +67,18 @@ class PostgresStore(PredictionStore):
 
     def stage(self, prediction_id: str, photo: bytes) -> None:
         if self._bucket is not None:
-            self._bucket.stage(prediction_id, photo)
+            with self._writing(len(photo)):
+                self._bucket.stage(prediction_id, photo)
 
     def unstage(self, prediction_id: str) -> None:
         if self._bucket is not None:
             self._bucket.unstage(prediction_id)
 
     def put_many(self, results: Sequence[NewResult]) -> None:
+        with self._writing(sum(new.approximate_bytes for new in results)):
+            self._put_many(results)
+
+    def _put_many(self, results: Sequence[NewResult]) -> None:
         bucket = self._bucket
         staged = {} if bucket is None else bucket.claim_staged(new.prediction_id for new in results)
         rows = [self._row(new, staged.get(new.prediction_id)) for new in results]
@@ -145,7 +151,7 @@ class PostgresStore(PredictionStore):
         return gone
 
     def _delete(self, where: str, parameters: tuple[Any, ...]) -> list[str]:
-        with self._connection() as connection:
+        with self._writing(0), self._connection() as connection:
             rows = delete_counted(connection, where, parameters)
         self._drop_photos([key for _, _, key in rows if key is not None])
         return [prediction_id for prediction_id, _, _ in rows]
@@ -160,11 +166,22 @@ class PostgresStore(PredictionStore):
             row = connection.execute("SELECT count(*) FROM predictions").fetchone()
         return int(row[0]) if row else 0
 
-    def check(self) -> None:
+    def _check_reads(self) -> None:
         with self._connection() as connection:
             connection.execute("SELECT 1")
         if self._bucket is not None:
             self._bucket.check()
+
+    def _probe_write(self, nbytes: int) -> None:
+        """A row inserted and deleted in one transaction, committed durably (a read-only database or a standby
+        refuses the insert, a full disk the extension it needs); its bytes random, so TOAST cannot compress them
+        away. With a bucket, the bytes go there instead (``WRITE_PROBE_KEY``) and are deleted again."""
+        payload = os.urandom(nbytes if self._bucket is None else 0)
+        with self._connection() as connection, connection.transaction():
+            row = connection.execute(WRITE_PROBE_INSERT, (payload,)).fetchone()
+            connection.execute("DELETE FROM write_probe WHERE id = %s", (row[0] if row else None,))
+        if self._bucket is not None:
+            self._bucket.probe_write(nbytes)
 
     def close(self) -> None:
         if self._bucket is not None:

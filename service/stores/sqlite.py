@@ -9,6 +9,9 @@ Deleting is for real: ``secure_delete`` overwrites freed pages with zeros, and e
 checkpoint that moves the zeros into the database file and empties the write-ahead log, so a deleted photo's
 bytes are gone from both files, not just unlinked. A delete is one transaction: a kill -9 leaves the result
 whole or gone, never half.
+
+A file that is not a sound SQLite database (damaged, truncated, something else) is refused when the store
+opens, in one line that names it and says what to do (``StoreUnusable``).
 """
 
 import sqlite3
@@ -27,6 +30,7 @@ from camserve.service.stores.base import (
     StoredPrediction,
     StoreLimits,
     StoreUnavailable,
+    StoreUnusable,
     array_from_bytes,
     array_to_bytes,
     result_from_text,
@@ -85,6 +89,10 @@ def _create_predictions(db: sqlite3.Connection) -> None:
 # Migration n brings the file from user_version n - 1 to n; append, never edit.
 _MIGRATIONS = (_create_predictions,)
 
+# Where readiness writes to learn that the file takes writes (``_probe_write``). Not a migration: it holds
+# nothing between probes, and a camserve from before it opens the file all the same.
+_WRITE_PROBE_TABLE = "CREATE TABLE IF NOT EXISTS write_probe (payload BLOB NOT NULL)"
+
 
 @contextmanager
 def _translated_errors() -> Iterator[None]:
@@ -97,14 +105,40 @@ def _translated_errors() -> Iterator[None]:
         raise StoreUnavailable(f"SQLite: {error}") from error
 
 
+def _unusable(path: Path, error: Exception) -> StoreUnusable:
+    """What to do about a store file that cannot be opened, in one line."""
+    where = path.absolute()
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError):
+        return StoreUnusable(
+            f"the result store {where} is damaged or not a SQLite database ({error}): move it (with any -wal "
+            "and -shm files beside it) aside and restart to begin with an empty store, or restore it from a backup"
+        )
+    return StoreUnusable(
+        f"the result store {where} cannot be opened ({error}): check that its directory exists and is writable, "
+        "that the disk has space, and that no other camserve uses the file"
+    )
+
+
 class SqliteStore(PredictionStore):
     kind = "sqlite"
 
     def __init__(self, path: Path, limits: StoreLimits) -> None:
         super().__init__(limits)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise _unusable(path, error) from error
+        try:
+            self._open(path)
+        except BaseException as error:
+            self._db.close()
+            if isinstance(error, sqlite3.Error):
+                raise _unusable(path, error) from error
+            raise
+
+    def _open(self, path: Path) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")
@@ -115,6 +149,7 @@ class SqliteStore(PredictionStore):
             for migrate in _MIGRATIONS[version:]:
                 migrate(self._db)
             self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+            self._db.execute(_WRITE_PROBE_TABLE)
         self._total_bytes: int = self._db.execute(SIZE_SUM).fetchone()[0]
 
     def stage(self, prediction_id: str, photo: bytes) -> None:
@@ -131,7 +166,7 @@ class SqliteStore(PredictionStore):
             size = len(result_text) + len(new.photo) + len(maps)
             rows.append((new.prediction_id, result_text, new.photo, maps, size, new.created))
         added = sum(row[4] for row in rows)
-        with self._lock, _translated_errors():
+        with self._writing(added), self._lock, _translated_errors():
             with self._transaction():
                 first_seq = None
                 for row in rows:
@@ -146,14 +181,17 @@ class SqliteStore(PredictionStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One write transaction, under ``_lock``: committed whole, or rolled back whole on any error."""
+        """One write transaction, under ``_lock``: committed whole, or rolled back whole on any error. SQLite rolls
+        back by itself on some errors (a full disk, an I/O error), at COMMIT too, and keeps the transaction open on
+        others: rolled back here only while open, so that the error that says why is the one raised."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def _alive(self, columns: str, prediction_id: str) -> tuple[Any, ...] | None:
         """``columns`` of the result, unless it is unknown, deleted, evicted or expired."""
@@ -195,7 +233,7 @@ class SqliteStore(PredictionStore):
         return self._delete("created < ?", (self.oldest_alive(),))
 
     def _delete(self, where: str, parameters: tuple[Any, ...]) -> list[str]:
-        with self._lock, _translated_errors():
+        with self._writing(0), self._lock, _translated_errors():
             with self._transaction():
                 rows = self._db.execute(f"SELECT id, size FROM predictions WHERE {where}", parameters).fetchall()
                 self._db.execute(f"DELETE FROM predictions WHERE {where}", parameters)
@@ -213,8 +251,18 @@ class SqliteStore(PredictionStore):
             count: int = self._db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
             return count
 
-    def check(self) -> None:
+    def _check_reads(self) -> None:
         self._alive("1", "")
+
+    def _probe_write(self, nbytes: int) -> None:
+        """A row of ``nbytes`` zeros committed, then deleted and committed: with ``synchronous=FULL`` each commit
+        reaches the disk, so a full disk (or a file at its ``max_page_count``), a read-only file or file system
+        fails here as a result's put would; nothing stays behind."""
+        with self._lock, _translated_errors():
+            with self._transaction():
+                self._db.execute("INSERT INTO write_probe (payload) VALUES (zeroblob(?))", (nbytes,))
+            with self._transaction():
+                self._db.execute("DELETE FROM write_probe")
 
     def close(self) -> None:
         with self._lock:

@@ -276,3 +276,15 @@ def test_put_many_stores_a_group_in_one_transaction_and_spares_it_from_eviction(
 
 def test_check_passes_while_the_store_answers(open_any_store: OpenStore) -> None:
     open_any_store(ROOMY).check()
+
+
+def test_readiness_writes_leave_nothing_behind(open_any_store: OpenStore) -> None:
+    """``check`` writes for real (``_probe_write``): no result, byte or row of it is seen or counted after."""
+    store = open_any_store(ROOMY)
+    store.write_probe_interval_s = 0.0
+    kept = put_numbered(store, 1)
+    before = (store.count(), store.total_bytes())
+    for _ in range(3):
+        store.check()
+    assert (store.count(), store.total_bytes()) == before
+    assert store.get_result(kept) == make_result(kept)

@@ -1,5 +1,6 @@
 """The PostgreSQL store's own promises: migrations that replicas may run at once, a database newer than the
-code refused, and outages reported as StoreUnavailable, with recovery by itself."""
+code refused, outages reported as StoreUnavailable, and a database or bucket that takes no writes reported by
+readiness; with recovery by itself."""
 
 import multiprocessing
 import time
@@ -9,7 +10,7 @@ import psycopg
 import pytest
 
 from camserve.service.blobs import BlobStore
-from camserve.service.stores import PredictionStore, StoreLimits, StoreUnavailable, open_store
+from camserve.service.stores import PredictionStore, StoreLimits, StoreUnavailable, StoreUnwritable, open_store
 from camserve.service.stores._postgresql_connections import STALE_AFTER_S
 from camserve.service.stores._postgresql_schema import MIGRATIONS
 from tests.support.backing import BackingServices, fresh_database
@@ -191,3 +192,56 @@ def test_a_staged_photo_left_by_a_dead_process_is_swept_after_the_grace(
     survivor.sweep()
     assert _objects(backing_services, prefix) == []
     assert _orphan_records(url) == 0
+
+
+def _read_only(services: BackingServices, url: str, read_only: bool) -> None:
+    """A database that refuses writes, as a hot standby does after a fail-over; new sessions only."""
+    database = url.rsplit("/", 1)[1]
+    setting = "SET default_transaction_read_only = on" if read_only else "RESET default_transaction_read_only"
+    with psycopg.connect(services.postgres_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" {setting}'.encode())
+
+
+def test_a_read_only_database_is_unwritable_until_it_takes_writes_again(backing_services: BackingServices) -> None:
+    url = fresh_database(backing_services)
+    store = open_store(url, ROOMY)
+    store.write_probe_interval_s = 0.0
+    put_numbered(store, 1)
+    store.check()
+    _read_only(backing_services, url, True)
+    store._connections.close()  # type: ignore[attr-defined]  # idle sessions keep the setting they began with
+    with pytest.raises(StoreUnavailable, match="read-only transaction"):  # a 503, not a 500
+        put_numbered(store, 2)
+    with pytest.raises(StoreUnwritable, match=r"^the store cannot write \(since .*read-only transaction"):
+        store.check()
+    assert store.get_result("p0001") == make_result("p0001")  # reads go on
+    _read_only(backing_services, url, False)
+    store._connections.close()  # type: ignore[attr-defined]
+    store.check()
+    put_numbered(store, 2)
+    assert store.count() == 2
+    with psycopg.connect(url) as connection:
+        assert connection.execute("SELECT count(*) FROM write_probe").fetchone() == (0,)
+
+
+def test_a_bucket_that_refuses_writes_makes_the_store_unwritable(
+    backing_services: BackingServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"read-only-{time.time_ns()}"
+    store = open_store(fresh_database(backing_services), ROOMY, f"s3://{backing_services.bucket}/{prefix}")
+    store.write_probe_interval_s = 0.0
+    store.check()
+    assert _objects(backing_services, prefix) == []  # the probe's object is deleted again
+    blobs = _bucket_of(store)
+    working_put = blobs.put
+
+    def refuse(_key: str, _photo: bytes) -> None:
+        raise StoreUnavailable("S3: Access Denied")
+
+    monkeypatch.setattr(blobs, "put", refuse)
+    with pytest.raises(StoreUnwritable, match="S3: Access Denied"):
+        store.check()
+    monkeypatch.setattr(blobs, "put", working_put)
+    store.check()
+    put_numbered(store, 1)
+    assert len(_objects(backing_services, prefix)) == 1
