@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from camserve import __version__
 from camserve.models.inference.predictor import Predictor
 from camserve.models.selection.runtime import RuntimeChoice
 from camserve.service.errors import install_error_handlers
 from camserve.service.group_commit import GroupCommitter
+from camserve.service.headers import ResponseHeaders
 from camserve.service.heap_trim import HeapTrimmer
 from camserve.service.inference import InferenceEngine
 from camserve.service.limits import BodySizeLimit
@@ -25,7 +27,7 @@ from camserve.service.security import API_KEY_HEADER
 from camserve.service.served_models import LoadedModel, ServedModel, ServedModels, load_models
 from camserve.service.settings import Settings, get_settings
 from camserve.service.state import AppState
-from camserve.service.stores import StoreLimits, open_store
+from camserve.service.stores import PredictionStore, StoreLimits, open_store
 
 log = logging.getLogger("camserve")
 
@@ -36,13 +38,16 @@ def create_app(
     metrics: Metrics | None = None,
     runtime: RuntimeChoice | None = None,
     extra_models: Sequence[LoadedModel] = (),
+    store: PredictionStore | None = None,
 ) -> FastAPI:
     """Build the app; the models load (unless given) and warm up in the lifespan, before /readyz is ready.
 
     Given ``predictor`` is the default model and ``extra_models`` the others (``runtime`` says how the
     predictor's runtime was chosen); without it, every checkpoint the settings name is loaded
     (``CAMSERVE_WEIGHTS_PATH`` the default, then ``CAMSERVE_EXTRA_WEIGHTS``). ``metrics`` is given when the
-    server's connection guard reports into the same registry."""
+    server's connection guard reports into the same registry. ``store`` is given already open (``camserve
+    serve`` opens it before binding, so a damaged file is reported in one line); without it, the store the
+    settings name is opened in the lifespan. Either way the lifespan closes it."""
     settings = settings or get_settings()
     metrics = metrics or Metrics()
 
@@ -67,15 +72,14 @@ def create_app(
         served = ServedModels([with_engine(loaded) for loaded in await loaded_models()])
         for model in served:
             model.engine.start()
-        limits = StoreLimits(settings.store_max_bytes, settings.retention_s)
-        store = await asyncio.to_thread(open_store, settings.store_location(), limits, settings.blob_url)
+        opened = store if store is not None else await asyncio.to_thread(open_settings_store, settings)
         app.state.camserve = AppState(
             settings=settings,
             models=served,
-            store=store,
+            store=opened,
             metrics=metrics,
             rendered=PictureCache(settings.render_cache_bytes),
-            committer=GroupCommitter(store, max_group_bytes=settings.store_max_bytes // 2),
+            committer=GroupCommitter(opened, max_group_bytes=settings.store_max_bytes // 2),
             memory=MemoryBudget(settings.memory_budget(), metrics.observe_memory_wait, HeapTrimmer().released),
         )
         metrics.memory_budget.set(app.state.camserve.memory.capacity)
@@ -107,9 +111,9 @@ def create_app(
             await warm_up
             for model in served:
                 await model.engine.stop()
-            store.close()
+            opened.close()
 
-    app = FastAPI(
+    app = CamserveApp(
         title="camserve",
         summary="Cat or dog, and a class activation map of where the model looked.",
         version=__version__,
@@ -132,6 +136,21 @@ def create_app(
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
     return app
+
+
+class CamserveApp(FastAPI):
+    """FastAPI, with the headers every answer carries (``service/headers.py``) added outside its whole middleware
+    stack: outside the middleware added below, and outside Starlette's own error middleware, which sends the 500s
+    and which ``add_middleware`` cannot reach around."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ResponseHeaders(super().build_middleware_stack())
+
+
+def open_settings_store(settings: Settings) -> PredictionStore:
+    """The store the settings name (``CAMSERVE_STORE_URL`` or ``CAMSERVE_STORE_PATH``, ``CAMSERVE_BLOB_URL``)."""
+    limits = StoreLimits(settings.store_max_bytes, settings.retention_s)
+    return open_store(settings.store_location(), limits, settings.blob_url)
 
 
 def _warm_up_all(models: ServedModels) -> None:

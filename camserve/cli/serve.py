@@ -1,14 +1,21 @@
-"""``camserve serve``: the HTTP service, configured by ``CAMSERVE_*`` variables."""
+"""``camserve serve``: the HTTP service, configured by ``CAMSERVE_*`` variables.
+
+SIGTERM or SIGINT (Ctrl+C) drains: no new connections, the requests in flight answered, then the models stopped
+and the store closed; the exit status is 0 once that finished. A second SIGINT cuts the drain short (exit 130);
+a second SIGTERM changes nothing.
+"""
 
 import argparse
 import copy
 import logging
 import resource
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
-from camserve.service.app import create_app
+from camserve.service.app import create_app, open_settings_store
 from camserve.service.connections import ConnectionLimits, guarded_protocol
 from camserve.service.metrics import Metrics
 from camserve.service.served_models import load_models
@@ -18,6 +25,9 @@ log = logging.getLogger("camserve")
 
 # File descriptors beyond the connections: the store, the model's files, libraries, the listening socket.
 SPARE_FILES = 256
+STARTUP_FAILED = 3  # uvicorn's own status when the app's start-up fails (it has logged why)
+DRAIN_CUT_SHORT = 128 + signal.SIGINT  # a second Ctrl+C stopped the drain: the shell's status for SIGINT
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
@@ -50,14 +60,50 @@ def log_config() -> dict[str, Any]:
     return config
 
 
+def serve_until_stopped(server: uvicorn.Server) -> int:
+    """Run ``server`` until SIGTERM or SIGINT and its drain; the exit status: 0 once the drain finished.
+
+    uvicorn catches both signals while it serves, drains, puts back the handlers it found, then raises the
+    signal again, so that the process ends as the signal would have ended it: with SIGTERM's default action
+    that is death by signal (status 143) after a clean drain, which Kubernetes, docker and systemd report as a
+    failure. So camserve sets its own handlers first: uvicorn puts them back, and the signal raised again finds
+    one that only asks the server to stop (which also covers a signal that lands before uvicorn's handlers are
+    in place)."""
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    found = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+    try:
+        server.run()
+    finally:
+        for number, handler in found.items():
+            signal.signal(number, handler)
+    if not server.started:
+        return STARTUP_FAILED
+    if server.force_exit:
+        log.warning("camserve: the drain was cut short by a second signal")
+        return DRAIN_CUT_SHORT
+    if getattr(server.lifespan, "shutdown_failed", False):
+        return 1  # uvicorn has logged the app's error
+    return 0
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
-    default, *others = load_models(settings)  # before binding: a bad checkpoint fails here, in its own words
+    # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
+    # the store first, since it opens in a moment and the models may take seconds.
+    store = open_settings_store(settings)
+    try:
+        default, *others = load_models(settings)
+    except BaseException:
+        store.close()
+        raise
     ensure_open_files(settings.max_connections + SPARE_FILES)
     metrics = Metrics()
-    uvicorn.run(
-        create_app(settings, default.predictor, metrics, default.runtime, others),
+    config = uvicorn.Config(
+        create_app(settings, default.predictor, metrics, default.runtime, others, store=store),
         host=settings.host,
         port=settings.port,
         http=guarded_protocol(connection_limits(settings), metrics),
@@ -65,7 +111,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log_level="info",
         log_config=log_config(),
     )
-    return 0
+    return serve_until_stopped(uvicorn.Server(config))
 
 
 def add_parser(commands: Any) -> None:
