@@ -9,9 +9,11 @@ read from the cgroup too.
 
 Run from the repository root, in the project's venv::
 
-    python -m bench.memory
-    python -m bench.memory --limit-mib 1536 --env MALLOC_ARENA_MAX=2
-    python -m bench.memory --env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+    python -m bench.memory --limit-mib 1536
+    python -m bench.memory --env MALLOC_ARENA_MAX=8 MALLOC_MMAP_THRESHOLD_=33554432   # glibc's own defaults
+
+``camserve serve`` sets glibc's arenas and mmap threshold itself (service/allocator.py) unless the environment
+sets them, so ``--env MALLOC_...`` compares other settings.
 
 Against an older commit, install it beside this one and put it first on the server's path (see bench/README.md)::
 

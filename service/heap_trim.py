@@ -11,8 +11,9 @@ another allocator preloaded, it trims glibc's own (unused) arenas, which is harm
 
 import asyncio
 import ctypes
-import ctypes.util
 from collections.abc import Callable
+
+from camserve.service.allocator import libc
 
 __all__ = ["HeapTrimmer", "malloc_trim"]
 
@@ -21,10 +22,7 @@ LARGE_BYTES = 32 * MIB  # below this a reservation is an ordinary photo's: nothi
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    function = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    function = getattr(libc(), "malloc_trim", None)
     if function is None:
         return None
     function.argtypes = [ctypes.c_size_t]

@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from camserve.service.allocator import tune_for_large_buffers
 from camserve.service.app import create_app, open_settings_store
 from camserve.service.connections import ConnectionLimits, guarded_protocol
 from camserve.service.metrics import Metrics
@@ -90,6 +91,9 @@ def serve_until_stopped(server: uvicorn.Server) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    applied = tune_for_large_buffers()  # before the models and the request threads allocate
+    if applied:
+        log.info("camserve: glibc malloc set for large photos: %s", applied)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
