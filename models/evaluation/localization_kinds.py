@@ -20,7 +20,7 @@ from camserve.models.inference.map_variants import (
     contrastive_cam,
     merge_crop_map,
     multiscale_map,
-    upsample_bicubic,
+    upsample_bilinear,
 )
 from camserve.models.inference.predictor import Prediction, Predictor
 from camserve.models.inference.preprocess import decode_for_model, to_model_input
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "MULTISCALE_FACTOR", "NETWORK_KINDS", "Batch", "MapMaker"]
 
-KINDS = ("cam", "gradcam", "gradcam++", "contrastive", "multiscale", "bicubic", "zoom", "blob", "flat")
+KINDS = ("cam", "gradcam", "gradcam++", "contrastive", "multiscale", "bilinear", "zoom", "blob", "flat")
 NETWORK_KINDS = frozenset({"gradcam", "gradcam++"})
 MULTISCALE_FACTOR = 1.5  # the second input size, times the checkpoint's
 
@@ -98,8 +98,8 @@ class MapMaker:
             return upsample(normalise(weighted_cam(maps, probabilities)), width, height)
         if kind == "contrastive":
             return upsample(normalise(contrastive_cam(maps, probabilities)), width, height)
-        if kind == "bicubic":
-            return upsample_bicubic(normalise(weighted_cam(maps, probabilities)), width, height)
+        if kind == "bilinear":
+            return upsample_bilinear(normalise(weighted_cam(maps, probabilities)), width, height)
         if kind == "blob":
             return centre_blob(width, height)
         return np.ones((height, width), np.float32)  # flat

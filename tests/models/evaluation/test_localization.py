@@ -27,7 +27,7 @@ def test_every_runtime_kind_on_red_patches(red_patch_predictor: TorchPredictor, 
 
     kinds = summary["kinds"]
     assert list(kinds) == list(RUNTIME_KINDS) and (summary["photos"], summary["head_boxes"]) == (3, 3)
-    for kind in ("cam", "contrastive", "multiscale", "bicubic", "zoom"):
+    for kind in ("cam", "contrastive", "multiscale", "bilinear", "zoom"):
         assert (kinds[kind]["pointing"], kinds[kind]["head_pointing"]) == (1.0, 1.0), kind
         assert kinds[kind]["energy"] > 0.5 > kinds["flat"]["energy"] > kinds["blob"]["energy"], kind  # off centre
     for kind in ("blob", "flat"):
