@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test test-fast lint format train train-gpu
+.PHONY: serve test test-all test-fast lint format train train-gpu
 
 # The photo folder for train and train-gpu, and the version their checkpoints are written with.
 DATA ?= ../shared/data/catsdogs
@@ -27,13 +27,18 @@ lint: $(BIN)/camserve
 	MYPYPATH=build/typecheck $(BIN)/mypy -p camserve -p bench -p scripts.cluster
 	$(BIN)/hadolint Dockerfile
 
-# Everything: lint, type check, and every test (the browser tests need Debian's chromium; .ci/run installs it).
+# What CI runs: lint, type check, and every test but the slow ones (the browser tests need Debian's chromium;
+# .ci/run installs it). CI has 25 minutes.
 test: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+# Everything, the slow tests too.
+test-all: lint
 	$(BIN)/python -m pytest
 
 # The quick run while working: no browser, container or cluster tools needed, no lint.
 test-fast: $(BIN)/camserve
-	$(BIN)/python -m pytest -m "not browser and not container and not cluster and not memory_limit"
+	$(BIN)/python -m pytest -m "not browser and not container and not cluster and not memory_limit and not slow"
 
 format: $(BIN)/camserve
 	$(BIN)/ruff check --fix .

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from camserve.models.checkpoint import load_checkpoint
+
+# Minutes of CPU for a GPU script: make test-all runs it, CI's make test leaves it out.
+pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ablation_gpu.sh"
 FLAGS = {
