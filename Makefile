@@ -28,7 +28,7 @@ lint: $(BIN)/camserve
 	$(BIN)/hadolint Dockerfile
 
 # What CI runs: lint, type check, and every test but the slow ones (the browser tests need Debian's chromium;
-# .ci/run installs it). CI has 25 minutes.
+# .ci/run installs it). CI has 25 minutes; the slow ones (the container image, the GPU ablation) took 8 of them.
 test: lint
 	$(BIN)/python -m pytest -m "not slow"
 

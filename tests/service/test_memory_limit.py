@@ -5,7 +5,6 @@ Needs a writable memory cgroup (root, v1 or delegated v2): it skips where there 
 CI (CI=true), where a missing cgroup is a broken set-up, as a missing browser is for tests/e2e.
 """
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bench.lib import cgroup
 from bench.lib.memory_burst import Answer, burst_mix, readable, run_burst, statuses, store_photos
 from bench.lib.photos import generated_photos, large_photo
 from bench.lib.server import running_server
+from tests.support.aio import run_in_own_loop
 
 pytestmark = pytest.mark.memory_limit
 
@@ -58,9 +58,9 @@ def test_a_burst_of_large_photos_stays_within_the_deployments_memory_limit(
         running_server(tmp_path, env, group) as (client, _),
     ):
         base_url = str(client.base_url)
-        stored = asyncio.run(store_photos(base_url, {}, big, 2))
-        answers, small_answers = asyncio.run(run_burst(base_url, {}, burst_mix(stored, big, BURST), small, 1))
-        unreadable = asyncio.run(readable(base_url, {}, answers))
+        stored = run_in_own_loop(store_photos(base_url, {}, big, 2))
+        answers, small_answers = run_in_own_loop(run_burst(base_url, {}, burst_mix(stored, big, BURST), small, 1))
+        unreadable = run_in_own_loop(readable(base_url, {}, answers))
         assert client.get("/healthz").status_code == 200
         oom_kills, peak = group.oom_kills(), group.peak_bytes()
     assert oom_kills == 0, f"the kernel killed the server (peak {peak / 2**20:.0f} MiB)"
