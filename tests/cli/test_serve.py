@@ -3,7 +3,6 @@ answered by a drain and exit status 0, as Kubernetes, docker and systemd expect 
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -14,12 +13,10 @@ from pathlib import Path
 
 from bench.lib import raw_http
 from bench.lib.raw_http import read_until_closed
-from camserve.service.stores import StoreLimits
-from camserve.service.stores.sqlite import SqliteStore
 from tests.support.photos import CHELSEA
 from tests.support.polling import wait_for
 from tests.support.servers import camserve_process, free_port
-from tests.support.stores import put_numbered
+from tests.support.stores import truncated_sqlite_store
 
 SERVE = (sys.executable, "-m", "camserve", "serve")
 
@@ -44,15 +41,7 @@ def test_a_file_that_is_not_a_database_stops_serve_in_one_line(tmp_path: Path) -
 
 
 def test_a_truncated_store_stops_serve_in_one_line(tmp_path: Path) -> None:
-    whole = tmp_path / "whole.sqlite3"
-    store = SqliteStore(whole, StoreLimits(100 * 1024 * 1024))
-    for number in range(20):
-        put_numbered(store, number, photo_bytes=20_000)
-    store.close()
-    cut = tmp_path / "store.sqlite3"
-    shutil.copy(whole, cut)
-    with cut.open("r+b") as file:
-        file.truncate(whole.stat().st_size // 2)
+    cut = truncated_sqlite_store(tmp_path)
     done = serve_on(cut)
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()

@@ -1,11 +1,14 @@
 """Results for the store tests: numbered entries of known content, and the type of the fixture that opens stores."""
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from camserve.service.schemas import Links, ModelInfo, PredictionResult, Timings
 from camserve.service.stores import PredictionStore, StoreLimits
+from camserve.service.stores.sqlite import SqliteStore
 
 OpenStore = Callable[[StoreLimits], PredictionStore]  # opens a store of one kind, on one database, with limits
 
@@ -45,3 +48,17 @@ def entry_size(open_store: OpenStore) -> int:
     size = probe.total_bytes()
     assert probe.delete("p9999")
     return size
+
+
+def truncated_sqlite_store(directory: Path) -> Path:
+    """A real SQLite store with results, cut to half its size after a clean close, as a copy interrupted midway."""
+    path = directory / "whole.sqlite3"
+    whole = SqliteStore(path, ROOMY)
+    for number in range(20):
+        put_numbered(whole, number, photo_bytes=20_000)
+    whole.close()
+    cut = directory / "cut.sqlite3"
+    shutil.copy(path, cut)
+    with cut.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    return cut

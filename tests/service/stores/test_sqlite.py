@@ -1,7 +1,6 @@
 """The SQLite store's own promises: its URL, its versioned schema, size queries that never read photos, a damaged
 file refused in one line, and readiness that knows when the file takes no writes."""
 
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from camserve.service.blobs.s3 import S3Blobs
 from camserve.service.stores import StoreLimits, StoreUnavailable, StoreUnusable, StoreUnwritable, open_store
 from camserve.service.stores.sqlite import EVICTION_ORDER, SIZE_SUM, SqliteStore
-from tests.support.stores import ROOMY, make_maps, make_result, put_numbered
+from tests.support.stores import ROOMY, make_maps, make_result, put_numbered, truncated_sqlite_store
 
 
 @pytest.fixture
@@ -198,27 +197,13 @@ def test_a_commit_the_file_system_refuses_leaves_the_store_usable_once_it_takes_
     assert done.stdout.splitlines()[1].endswith("): SQLite: disk I/O error")
 
 
-def _truncated_store(tmp_path: Path) -> Path:
-    """A real store with results, cut to half its size after a clean close, as a copy interrupted midway."""
-    path = tmp_path / "whole.sqlite3"
-    whole = SqliteStore(path, ROOMY)
-    for number in range(20):
-        put_numbered(whole, number, photo_bytes=20_000)
-    whole.close()
-    cut = tmp_path / "cut.sqlite3"
-    shutil.copy(path, cut)
-    with cut.open("r+b") as file:
-        file.truncate(path.stat().st_size // 2)
-    return cut
-
-
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_damaged_file_is_refused_in_one_line_that_says_what_to_do(tmp_path: Path, damage: str) -> None:
     if damage == "garbage":
         path = tmp_path / "garbage.sqlite3"
         path.write_bytes(b"these are not the pages you are looking for\n" * 100)
     else:
-        path = _truncated_store(tmp_path)
+        path = truncated_sqlite_store(tmp_path)
     with pytest.raises(StoreUnusable) as refused:
         SqliteStore(path, ROOMY)
     message = str(refused.value)
