@@ -1,8 +1,9 @@
 """Is the heatmap where the model looked? Faithfulness of saliency maps, measured on the model itself.
 
 For each photo and each method (the lesson's CAM, Grad-CAM and Grad-CAM++ from the ``grad-cam`` package on
-the same last convolutional features, and two maps that know nothing: noise at the maps' own resolution
-and a centred blob):
+the same last convolutional features, two variants of the CAM from the same forward (the contrastive map and
+the CAM squared, ``camserve.models.inference.map_variants``), and two maps that know nothing: noise at the
+maps' own resolution and a centred blob):
 
 - deletion and insertion curves (Petsiuk et al., 2018): the predicted class's probability as the most salient
   pixels are removed (set to the data set's mean colour) or added back onto a blurred photo, most salient
@@ -33,14 +34,14 @@ from torch import nn
 
 from camserve.models.dataset import ImageFolder
 from camserve.models.inference.cam import normalise, upsample, weighted_cam
-from camserve.models.inference.map_variants import centre_blob
+from camserve.models.inference.map_variants import centre_blob, contrastive_cam, sharpened
 from camserve.models.inference.predictor import Prediction, Predictor
 from camserve.models.inference.preprocess import decode_for_model, squash, standardise
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import CamNetwork
 
-METHODS = ("cam", "gradcam", "gradcam++", "random", "centre")
-EXPLAINING_METHODS = ("cam", "gradcam", "gradcam++")  # the ones that look at the model at all
+METHODS = ("cam", "gradcam", "gradcam++", "contrastive", "squared", "random", "centre")
+EXPLAINING_METHODS = ("cam", "gradcam", "gradcam++", "contrastive", "squared")  # the ones that look at the model
 STEPS = 16
 BLUR_SIGMA_FRACTION = 0.1  # the insertion curve's starting photo: blurred with sigma = this x the input size
 
@@ -117,15 +118,21 @@ class Explainers:
         return {m: round(1000 * self.seconds[m] / max(1, self.photos_seen[m]), 2) for m in METHODS}
 
     def _cam(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self._from_class_maps(weighted_cam, inputs)
+
+    def _contrastive(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self._from_class_maps(contrastive_cam, inputs)
+
+    def _squared(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The CAM's pixels in the same order: the curves match the CAM's, the average drop and increase not."""
+        return sharpened(self._cam(inputs, targets))
+
+    def _from_class_maps(self, cam: Callable[[np.ndarray, np.ndarray], np.ndarray], inputs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             log_probs, maps = self.network.forward_with_maps(torch.from_numpy(inputs))
         probabilities, class_maps = log_probs.exp().numpy(), maps.numpy()
-        return np.stack(
-            [
-                upsample(normalise(weighted_cam(m, p)), self.size, self.size)
-                for m, p in zip(class_maps, probabilities, strict=True)
-            ]
-        )
+        pairs = zip(class_maps, probabilities, strict=True)
+        return np.stack([upsample(normalise(cam(m, p)), self.size, self.size) for m, p in pairs])
 
     def _grad(self, kind: type[BaseCAM], inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         with kind(model=_Logits(self.network), target_layers=[self.network.body]) as explainer:

@@ -1,8 +1,10 @@
 """The kinds of heatmap the localization benchmark weighs, each stretched over the photo at its size as
 uploaded, exactly as the overlay is drawn: the served CAM (the weighted CAM, min-max normalised at cell
-size, stretched bilinearly, as ``service/render.py`` draws it), Grad-CAM and Grad-CAM++ (the faithfulness
+size, stretched bicubically, as ``service/render.py`` draws it), Grad-CAM and Grad-CAM++ (the faithfulness
 benchmark's explainers, at input size, stretched the same way), the variants that need no new weights
 (``camserve.models.inference.map_variants``) and two maps that know nothing: a centred blob and a flat map.
+``squared`` and ``squared-blob`` are the served CAM and the blob with their contrast raised (same peaks, same
+order of pixels), to show what of a map's energy on the animal is contrast rather than place.
 
 Grad-CAM needs the PyTorch network and the train extra; every other kind comes from the served runtime's
 class maps, so those kinds score the runtime the service would run.
@@ -20,6 +22,7 @@ from camserve.models.inference.map_variants import (
     contrastive_cam,
     merge_crop_map,
     multiscale_map,
+    sharpened,
     upsample_bilinear,
 )
 from camserve.models.inference.predictor import Prediction, Predictor
@@ -31,7 +34,19 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "MULTISCALE_FACTOR", "NETWORK_KINDS", "Batch", "MapMaker"]
 
-KINDS = ("cam", "gradcam", "gradcam++", "contrastive", "multiscale", "bilinear", "zoom", "blob", "flat")
+KINDS = (
+    "cam",
+    "gradcam",
+    "gradcam++",
+    "contrastive",
+    "multiscale",
+    "bilinear",
+    "zoom",
+    "squared",
+    "blob",
+    "squared-blob",
+    "flat",
+)
 NETWORK_KINDS = frozenset({"gradcam", "gradcam++"})
 MULTISCALE_FACTOR = 1.5  # the second input size, times the checkpoint's
 
@@ -100,8 +115,12 @@ class MapMaker:
             return upsample(normalise(contrastive_cam(maps, probabilities)), width, height)
         if kind == "bilinear":
             return upsample_bilinear(normalise(weighted_cam(maps, probabilities)), width, height)
+        if kind == "squared":
+            return sharpened(upsample(normalise(weighted_cam(maps, probabilities)), width, height))
         if kind == "blob":
             return centre_blob(width, height)
+        if kind == "squared-blob":
+            return sharpened(centre_blob(width, height))
         return np.ones((height, width), np.float32)  # flat
 
     def _grad(self, kind: str, batch: Batch) -> list[np.ndarray]:

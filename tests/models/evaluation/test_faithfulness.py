@@ -76,6 +76,22 @@ def test_a_map_that_knows_where_the_evidence_is_beats_the_baselines(
     assert len(scores["cam"]["deletion_curve"]) == STEPS + 1
 
 
+def test_the_squared_cam_keeps_the_cams_curves_and_the_contrastive_map_still_finds_the_patch(
+    red_patch_predictor: TorchPredictor, tmp_path: Path
+) -> None:
+    folder = scan_image_folder(red_patch_folder(tmp_path / "photos"), ("red", "other"))
+    photos = load_photos(folder, range(len(folder.files)), red_patch_predictor, 10**7)
+    explainers = Explainers(red_patch_predictor.model, red_patch_predictor.metadata)
+    methods = ("cam", "squared", "contrastive", "centre")
+    scores = score_methods(photos, explainers, red_patch_predictor, methods=methods)
+    for curve in ("deletion_curve", "insertion_curve"):  # the same pixels in the same order
+        assert scores["squared"][curve] == scores["cam"][curve]
+    assert scores["contrastive"]["deletion_auc"] < scores["centre"]["deletion_auc"]
+    np.testing.assert_allclose(
+        explainers("squared", photos.inputs, photos.targets), explainers("cam", photos.inputs, photos.targets) ** 2
+    )
+
+
 def test_the_sanity_check_randomises_weighted_layers_from_the_top(tiny_checkpoint: Path, tmp_path: Path) -> None:
     network, metadata = load_checkpoint(tiny_checkpoint)
     stages = [name for name, _ in randomisation_stages(network)]

@@ -27,11 +27,14 @@ def test_every_runtime_kind_on_red_patches(red_patch_predictor: TorchPredictor, 
 
     kinds = summary["kinds"]
     assert list(kinds) == list(RUNTIME_KINDS) and (summary["photos"], summary["head_boxes"]) == (3, 3)
-    for kind in ("cam", "contrastive", "multiscale", "bilinear", "zoom"):
+    for kind in ("cam", "contrastive", "multiscale", "bilinear", "zoom", "squared"):
         assert (kinds[kind]["pointing"], kinds[kind]["head_pointing"]) == (1.0, 1.0), kind
         assert kinds[kind]["energy"] > 0.5 > kinds["flat"]["energy"] > kinds["blob"]["energy"], kind  # off centre
-    for kind in ("blob", "flat"):
+    for kind in ("blob", "flat", "squared-blob"):
         assert (kinds[kind]["pointing"], kinds[kind]["head_pointing"]) == (0.0, 0.0), kind
+    for squared, plain in (("squared", "cam"), ("squared-blob", "blob")):  # contrast moves energy, not the peak
+        assert kinds[squared]["versus_cam"]["pointing"] == kinds[plain].get("versus_cam", {}).get("pointing", [0, 0])
+        assert kinds[squared]["energy"] != kinds[plain]["energy"]
     assert kinds["cam"]["versus_blob"]["pointing"] == [1.0, 1.0]  # a hit on every photo, every resample
     assert kinds["blob"]["versus_cam"]["head_pointing"] == [-1.0, -1.0]
     assert kinds["flat"]["versus_blob"]["pointing"] == [0.0, 0.0]  # the same peak: the same tie rule

@@ -9,6 +9,7 @@ from camserve.models.inference.map_variants import (
     contrastive_cam,
     merge_crop_map,
     multiscale_map,
+    sharpened,
     upsample_bilinear,
 )
 from camserve.models.inference.zoom import CropBox
@@ -71,3 +72,12 @@ def test_the_centre_blob_peaks_at_the_centre_with_a_quarter_side_sigma() -> None
     assert blob.shape == (41, 81) and blob[20, 40] == pytest.approx(1.0)
     assert blob[20, 40 + 20] == pytest.approx(np.exp(-0.5 * (20 / 20.25) ** 2))
     assert blob[20 + 10, 40] == pytest.approx(np.exp(-0.5 * (10 / 10.25) ** 2))
+
+
+def test_sharpening_keeps_the_peak_and_the_order_and_cools_the_lukewarm_pixels() -> None:
+    saliency = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+    raised = sharpened(saliency)
+    np.testing.assert_allclose(raised, [[0.0, 0.0625], [0.25, 1.0]])
+    assert (np.argsort(raised, axis=None) == np.argsort(saliency, axis=None)).all()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        sharpened(saliency * 3)
