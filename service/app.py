@@ -22,7 +22,7 @@ from camserve.service.memory_budget import MemoryBudget
 from camserve.service.metrics import Metrics, RequestMetrics
 from camserve.service.picture_cache import PictureCache
 from camserve.service.retention import sweep_forever, sweep_interval_s
-from camserve.service.routes import health, models, page, predictions
+from camserve.service.routes import health, models, open_inference, page, predictions
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.served_models import LoadedModel, ServedModel, ServedModels, load_models
 from camserve.service.settings import Settings, get_settings
@@ -133,6 +133,7 @@ def create_app(
     app.include_router(predictions.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(open_inference.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
     return app

@@ -31,13 +31,15 @@ class InferenceEngine:
             observe_queue_wait=lambda seconds: metrics.observe(Stage.queue_wait, seconds),
         )
         self.ready = False
+        # The class maps' (rows, columns), known from the warm-up's forward; None before it.
+        self.map_grid: tuple[int, int] | None = None
 
     def start(self) -> None:
         self.batcher.start()
 
     def warm_up(self) -> None:
         """Warm the smallest and the largest batch before /readyz says ready."""
-        warm_up(self.predictor, tuple(sorted({1, self.batcher.max_batch_size})))
+        self.map_grid = warm_up(self.predictor, tuple(sorted({1, self.batcher.max_batch_size})))
         self.ready = True
 
     def arriving(self) -> AbstractContextManager[None]:

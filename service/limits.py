@@ -1,7 +1,11 @@
 """Refuse oversized request bodies before they are parsed or spooled to disk."""
 
+import json
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from camserve.service.errors import error_body
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file itself
 
@@ -20,7 +24,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_413(send, self.max_body_bytes)
+            await _send_413(send, self.max_body_bytes, scope["path"])
             return
         received = 0
         exceeded = False  # the body grew past the limit; the app's own answer to that is replaced
@@ -45,7 +49,7 @@ class BodySizeLimit:
                 return
             if exceeded and not app_started:
                 replaced = True
-                await _send_413(send, self.max_body_bytes)
+                await _send_413(send, self.max_body_bytes, scope["path"])
                 return
             if message["type"] == "http.response.start":
                 app_started = True
@@ -57,11 +61,11 @@ class BodySizeLimit:
             if not exceeded or app_started:
                 raise
             if not replaced:
-                await _send_413(send, self.max_body_bytes)
+                await _send_413(send, self.max_body_bytes, scope["path"])
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = b'{"detail":"the request body is larger than the limit of %d bytes"}' % limit
+async def _send_413(send: Send, limit: int, path: str) -> None:
+    body = json.dumps(error_body(path, f"the request body is larger than the limit of {limit} bytes")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -24,7 +24,7 @@ from camserve.service.metrics import Stage
 from camserve.service.pictures import class_index, outline
 from camserve.service.render import Colormap, Picture, RenderRequest, picture_bytes, render_opened
 from camserve.service.results import classify
-from camserve.service.schemas import Links, PredictionResult, Timings, UnstoredResult, Zoom
+from camserve.service.schemas import Classification, Links, PredictionResult, Timings, UnstoredResult, Zoom
 from camserve.service.served_models import ServedModel
 from camserve.service.settings import Settings
 from camserve.service.staging import StagedPhoto, staged_photo
@@ -32,7 +32,17 @@ from camserve.service.state import AppState
 from camserve.service.stores import NewResult
 from camserve.service.zoom import Zoomed, zoom_in
 
-__all__ = ["ID_BYTES", "OptionRefused", "PredictionOptions", "PredictionOutcome", "Upload", "draw", "predict"]
+__all__ = [
+    "ID_BYTES",
+    "Answer",
+    "OptionRefused",
+    "PredictionOptions",
+    "PredictionOutcome",
+    "Upload",
+    "answer",
+    "draw",
+    "predict",
+]
 
 ID_BYTES = 16  # 128 random bits
 
@@ -99,46 +109,103 @@ class _Looked:
         )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One photo's answer with the maps behind it, kept or not: what a POST answers with, and what the Open
+    Inference Protocol's route sends as tensors (``routes/open_inference.py``)."""
+
+    classification: Classification
+    result: PredictionResult | None  # the stored result, its links live; None when nothing was kept
+    probabilities: np.ndarray  # (C,) the answer's: after a zoom, the photo's and the crop's combined
+    class_maps: np.ndarray  # (C, h, w) the whole photo's
+    map_weights: np.ndarray  # (C,) the whole photo's probabilities, which weight its maps into the CAM
+    map_class: int | None  # the class whose own map was asked for (``class``); None: the weighted CAM
+    created: float
+    timings: Timings
+
+
 async def predict(state: AppState, options: PredictionOptions, upload: Upload) -> PredictionOutcome:
     """The result of one uploaded photo, stored or with its overlay, as ``options`` ask."""
     started = time.perf_counter()
-    served = state.models.pick(options.model)
-    keep = options.keeps(state.settings)
-    if keep and not state.settings.store_photos:
-        raise OptionRefused("this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
-    overlay_class = class_index(served.metadata.class_names, options.class_name)
+    served, map_class = _checked(state, options)
     data = await _read(upload, state.settings.max_upload_bytes)
+    answered = await _answer(state, served, options, map_class, data, started)
+    if answered.result is not None:
+        return answered.result
+    request = RenderRequest(
+        Picture.overlay, options.alpha, options.colormap, map_class, outline(answered.classification.zoom, options.box)
+    )
+    overlay = await _drawn(state, data, answered.class_maps, answered.map_weights, request, _base64)
+    return UnstoredResult(
+        **answered.classification.model_dump(),
+        created_at=_iso(answered.created),
+        overlay_png=overlay,
+        timings=answered.timings,
+    )
+
+
+async def answer(state: AppState, options: PredictionOptions, data: bytes) -> Answer:
+    """The answer to one photo's bytes, kept as ``options`` ask, with its maps and no picture drawn: for callers
+    that hold the bytes already and send the maps as numbers (the Open Inference Protocol's tensors)."""
+    started = time.perf_counter()
+    served, map_class = _checked(state, options)
+    return await _answer(state, served, options, map_class, _within(data, state.settings.max_upload_bytes), started)
+
+
+def _checked(state: AppState, options: PredictionOptions) -> tuple[ServedModel, int | None]:
+    """The model and the map's class ``options`` name, refused before the photo is read."""
+    served = state.models.pick(options.model)
+    if options.keeps(state.settings) and not state.settings.store_photos:
+        raise OptionRefused("this server keeps no photos (CAMSERVE_STORE_PHOTOS=false): send store=false")
+    return served, class_index(served.metadata.class_names, options.class_name)
+
+
+async def _answer(
+    state: AppState,
+    served: ServedModel,
+    options: PredictionOptions,
+    map_class: int | None,
+    data: bytes,
+    started: float,
+) -> Answer:
+    keep = options.keeps(state.settings)
     prediction_id = secrets.token_urlsafe(ID_BYTES)
     mirror, zooming = options.mirrors(state.settings), options.zooms(state.settings)
     async with staged_photo(state.store, prediction_id, data, keep) as staged:
         looked = await _look(state, served, data, mirror, zooming)
         created = time.time()
-        classification = classify(
-            looked.answer, served.metadata, looked.width, looked.height, mirror, looked.zoom
-        ).model_dump()
+        classification = classify(looked.answer, served.metadata, looked.width, looked.height, mirror, looked.zoom)
         timings = looked.timings(started, zooming)
-        if not keep:
-            request = RenderRequest(
-                Picture.overlay, options.alpha, options.colormap, overlay_class, outline(looked.zoom, options.box)
+        result = None
+        if keep:
+            expires = state.store.expires_at(created)
+            result = PredictionResult(
+                **classification.model_dump(),
+                id=prediction_id,
+                created_at=_iso(created),
+                expires_at=None if expires is None else _iso(expires),
+                links=Links.for_prediction(prediction_id),
+                timings=timings,
             )
-            overlay = await _drawn(state, data, looked.photo.class_maps, looked.photo.probabilities, request, _base64)
-            return UnstoredResult(**classification, created_at=_iso(created), overlay_png=overlay, timings=timings)
-        expires = state.store.expires_at(created)
-        result = PredictionResult(
-            **classification,
-            id=prediction_id,
-            created_at=_iso(created),
-            expires_at=None if expires is None else _iso(expires),
-            links=Links.for_prediction(prediction_id),
+            await _keep(state, staged, NewResult(prediction_id, result, data, looked.photo.class_maps, created))
+        return Answer(
+            classification=classification,
+            result=result,
+            probabilities=looked.answer.probabilities,
+            class_maps=looked.photo.class_maps,
+            map_weights=looked.photo.probabilities,
+            map_class=map_class,
+            created=created,
             timings=timings,
         )
-        await _keep(state, staged, NewResult(prediction_id, result, data, looked.photo.class_maps, created))
-        return result
 
 
 async def _read(upload: Upload, limit: int) -> bytes:
     """The whole upload, refused as soon as it passes ``limit`` bytes."""
-    data = await upload.read(limit + 1)
+    return _within(await upload.read(limit + 1), limit)
+
+
+def _within(data: bytes, limit: int) -> bytes:
     if len(data) > limit:
         raise PhotoTooLarge(f"the upload is larger than the limit of {limit:,} bytes")
     return data

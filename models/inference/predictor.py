@@ -77,8 +77,14 @@ def check_batch(batch: np.ndarray) -> None:
         raise ValueError(f"expected a (N, 3, H, W) batch, got {tuple(batch.shape)}")
 
 
-def warm_up(predictor: Predictor, batch_sizes: tuple[int, ...] = (1,)) -> None:
-    """Forward once per serving batch size, so no request pays for kernel selection."""
+def warm_up(predictor: Predictor, batch_sizes: tuple[int, ...] = (1,)) -> tuple[int, int]:
+    """Forward once per serving batch size, so no request pays for kernel selection. Returns the class maps'
+    grid (rows, columns) at the input size: every photo is squashed to that size, and only a forward tells the
+    grid for any architecture and runtime."""
     size = predictor.metadata.input_size
+    grid = (0, 0)
     for batch in batch_sizes:
-        predictor.predict(np.zeros((batch, 3, size, size), dtype=np.float32))
+        predictions = predictor.predict(np.zeros((batch, 3, size, size), dtype=np.float32))
+        _, rows, columns = predictions[0].class_maps.shape
+        grid = (rows, columns)
+    return grid

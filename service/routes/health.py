@@ -29,6 +29,12 @@ async def readyz(state: State) -> JSONResponse:
     weights are marked untrained. A load balancer stops sending POSTs here during a store outage, a full disk or
     a read-only store, and resumes by itself.
     The model, runtime and precision are the default model's; ``GET /models`` describes every one."""
+    body = await readiness(state)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+async def readiness(state: AppState) -> Readiness:
+    """What /readyz answers; ``/v2/health/ready`` is ready exactly when it is."""
     storage = await _storage(state)
     warnings = [
         f"the weights of {model.name} are marked UNTRAINED: their answers mean nothing"
@@ -36,7 +42,7 @@ async def readyz(state: State) -> JSONResponse:
         if not model.metadata.trained
     ]
     default = state.models.default
-    body = Readiness(
+    return Readiness(
         ready=state.models.ready and storage.reachable and storage.writable,
         model=model_info(default.metadata),
         backend=default.engine.predictor.runtime,
@@ -46,7 +52,6 @@ async def readyz(state: State) -> JSONResponse:
         storage=storage,
         warnings=warnings,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
 async def _storage(state: AppState) -> Storage:

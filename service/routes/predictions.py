@@ -37,7 +37,7 @@ def _reject(error: PhotoRejected) -> ApiError:
     return ApiError(_REJECTION_STATUS[type(error)], str(error))
 
 
-def _busy(error: Overloaded) -> ApiError:
+def busy(error: Overloaded) -> ApiError:
     """A full queue or a full memory budget: both pass in a moment, so the client is told when to retry."""
     return ApiError(503, f"the server is busy: {error}; try again shortly", {"Retry-After": RETRY_AFTER_S})
 
@@ -121,7 +121,7 @@ async def create_prediction(
     except Overloaded as error:
         if not isinstance(error, MemoryBusy):  # the budget counts its own (camserve_memory_wait_seconds)
             state.metrics.rejected.inc()
-        raise _busy(error) from error
+        raise busy(error) from error
     except ShuttingDown as error:
         raise ApiError(503, f"{error}; send the photo again to another replica or after the restart") from error
     # Answered as validated, in JSON form, not validated a second time by the response model.
@@ -205,7 +205,7 @@ async def _picture(
             except PhotoRejected as error:
                 raise _reject(error) from error
             except MemoryBusy as error:
-                raise _busy(error) from error
+                raise busy(error) from error
             state.rendered.keep(drawing, key, png)
     return Response(png, media_type="image/png", headers=headers)
 

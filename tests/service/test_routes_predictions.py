@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from camserve.models.inference.predictor import Prediction
 from camserve.models.inference.preprocess import prepare
 from camserve.models.inference.tta import average_mirror_views, mirror_views
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
 from camserve.service.settings import Settings
+from tests.support.networks import SlowPredictor
 from tests.support.photos import CHELSEA, encode, exif_with_orientation, random_photo
 from tests.support.results import assert_same_results
 from tests.support.servers import post
@@ -227,14 +227,6 @@ def test_the_onnx_runtime_backend_serves_what_the_torch_one_does(
         app = create_app(Settings(store_path=tmp_path / f"{name}.sqlite3"), predictor)
         results[name] = send_all(app, photos, concurrently=True)
     assert_same_results(results["torch"], results["onnxruntime"])
-
-
-class SlowPredictor(TorchPredictor):
-    """A predictor whose forward takes a while, so a flood fills the queue."""
-
-    def predict(self, batch: np.ndarray) -> list[Prediction]:
-        time.sleep(0.1)
-        return super().predict(batch)
 
 
 def test_a_flood_gets_fast_503s_and_the_accepted_finish(tmp_path: Path, red_patch_predictor: TorchPredictor) -> None:

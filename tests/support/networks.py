@@ -4,16 +4,20 @@ Importing this module registers the ``tiny-resnet`` and ``red-patch`` bodies wit
 test process.
 """
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from camserve.models.checkpoint import save_checkpoint
+from camserve.models.inference.predictor import Prediction
 from camserve.models.metadata import ModelMetadata
 from camserve.models.network import CamNetwork, build_network, register_body
+from camserve.models.runtimes.torch import TorchPredictor
 
 TINY_INPUT = 64
 TINY_CELL = 8  # the red-patch model's map has one cell per 8x8 input pixels: 8 x 8 cells
@@ -98,3 +102,11 @@ def write_tiny_checkpoint(
         network = build_network(metadata.architecture, metadata.num_classes)
     save_checkpoint(network, metadata, weights_path)
     return weights_path
+
+
+class SlowPredictor(TorchPredictor):
+    """A predictor whose forward takes a while, so a flood fills the queue."""
+
+    def predict(self, batch: np.ndarray) -> list[Prediction]:
+        time.sleep(0.1)
+        return super().predict(batch)

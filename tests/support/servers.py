@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 
@@ -83,6 +86,32 @@ def serve_camserve(store_path: Path, timeout_s: float = 150.0, env: dict[str, st
     """``camserve_process`` for tests that need only its base URL."""
     with camserve_process(store_path, timeout_s, env) as server:
         yield server.base
+
+
+@contextmanager
+def app_on_a_socket(app: FastAPI, timeout_s: float = 60.0) -> Iterator[str]:
+    """``app`` under a real uvicorn on a free port, on a thread of this process, once /readyz is 200: for clients
+    that need a socket (tritonclient), with predictors the tests have loaded already. Yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="camserve-uvicorn", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert thread.is_alive(), "the server stopped while starting"
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def post(client: TestClient, data: bytes, name: str = "photo.png") -> httpx.Response:
