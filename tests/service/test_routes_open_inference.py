@@ -265,3 +265,15 @@ def test_a_busy_server_answers_503_and_keeps_none_of_the_batch(
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
         assert "busy" in response.json()["error"]
         assert client.app.state.camserve.store.count() == 0
+
+
+def test_readiness_follows_camserve_s_own(client: TestClient) -> None:
+    model = client.app.state.camserve.models.default
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    model.engine.ready = False
+    assert client.get("/readyz").status_code == 503
+    ready = client.get("/v2/health/ready")
+    assert ready.status_code == 503 and ready.json() == {"ready": False}
+    model_ready = client.get(f"/v2/models/{model.name}/ready")
+    assert model_ready.status_code == 503 and model_ready.json() == {"name": model.name, "ready": False}
+    assert client.get("/v2/health/live").json() == {"live": True}
