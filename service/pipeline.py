@@ -1,8 +1,8 @@
 """One photo's way from upload to answer: decode, forward, zoom and classification, then kept or drawn.
 
-The route maps HTTP to this and back (``routes/predictions.py``): here the steps run in their order, are
-timed into the result and the stage metrics, and raise what refuses a request (``UnknownModel``,
-``OptionRefused``, ``UnknownClass``, ``PhotoRejected``, ``Overloaded``, ``ShuttingDown``,
+The routes map HTTP to this and back (``routes/predictions.py``, ``routes/open_inference.py``): here the
+steps run in their order, are timed into the result and the stage metrics, and raise what refuses a request
+(``UnknownModel``, ``OptionRefused``, ``UnknownClass``, ``PhotoRejected``, ``Overloaded``, ``ShuttingDown``,
 ``StoreUnavailable``), for the route to answer with a status.
 """
 

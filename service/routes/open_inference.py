@@ -58,7 +58,7 @@ def _errors(*codes: int) -> Responses:
     return {code: {"model": ErrorResponse} for code in codes}
 
 
-_NOT_READY: Responses = {503: {"description": "Not ready"}}
+_NOT_READY: Responses = {503: {"model": ModelReady, "description": "Not ready"}}
 _INFER: dict[str, Any] = {
     "requestBody": {
         "required": True,
