@@ -269,7 +269,7 @@ async def _drawn(
     """Draw on a request thread, holding the drawing's bytes of the memory budget, and ``encode`` the PNG there."""
     opened = open_photo(photo, state.settings.max_pixels)
     what = f"drawing the {request.picture.value} of a {opened.width}x{opened.height} photo"
-    nbytes = picture_bytes(opened.width, opened.height, request.picture)
+    nbytes = picture_bytes(opened, request.picture)
     with await state.memory.reserve(nbytes, state.settings.memory_wait_s, what), state.metrics.timed(Stage.render):
         return await run_in_threadpool(_render_encoded, opened, class_maps, weights, request, state.settings, encode)
 

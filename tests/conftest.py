@@ -28,7 +28,7 @@ from tests.support.networks import (
     build_red_patch_network,
     write_tiny_checkpoint,
 )
-from tests.support.photos import CHELSEA, write_image_folder
+from tests.support.photos import CHELSEA, QUICK_ENCODINGS, encode_quickly, phone_sized_chelsea, write_image_folder
 from tests.support.servers import wait_until_ready
 
 # CI must be reproducible: there hypothesis draws the same examples every run; locally it explores.
@@ -57,6 +57,13 @@ def caches_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def chelsea_bytes() -> bytes:
     return CHELSEA.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def phone_photos() -> dict[str, bytes]:
+    """The cat at a phone's 12 MP as JPEG, HEIC ("HEIF") and AVIF, encoded once for the run (about 4 s)."""
+    source = phone_sized_chelsea()
+    return {fmt: encode_quickly(source, fmt) for fmt in QUICK_ENCODINGS}
 
 
 @pytest.fixture(scope="session")

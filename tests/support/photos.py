@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+import camserve.models.inference.decode  # noqa: F401  (registers pillow-heif's HEIC writer too, for encode)
+
 TESTS = Path(__file__).resolve().parent.parent
 CHELSEA = TESTS / "chelsea.png"
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"
@@ -24,6 +26,15 @@ STORED_FOR_ORIENTATION = {
     8: Image.Transpose.ROTATE_270,
 }
 
+PHONE_SIZE = (4000, 3000)  # 12 MP, a phone camera's photo
+# Settings that keep encoding a 12 MP HEIC or AVIF to a second or two (x265's and libaom's defaults take ten times
+# longer): the tests need the formats, not small files.
+QUICK_ENCODINGS: dict[str, dict[str, object]] = {
+    "JPEG": {"quality": 90},
+    "HEIF": {"quality": 60, "enc_params": {"preset": "ultrafast"}},
+    "AVIF": {"quality": 60, "speed": 10},
+}
+
 CAT_RGB = (200, 60, 50)  # synthetic "cat" photos are red-ish
 DOG_RGB = (50, 70, 200)  # synthetic "dog" photos are blue-ish
 SYNTHETIC_PER_CLASS = 12
@@ -34,6 +45,26 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **params)
     return buffer.getvalue()
+
+
+def encode_quickly(image: Image.Image, fmt: str, **params: object) -> bytes:
+    """``image`` as ``fmt`` (a key of QUICK_ENCODINGS) with its quick settings, and any ``params`` besides."""
+    return encode(image, fmt, **QUICK_ENCODINGS[fmt], **params)
+
+
+def phone_sized_chelsea() -> Image.Image:
+    """The committed cat resized to a phone's 12 MP (slightly stretched: 4:3 from 3:2)."""
+    with Image.open(CHELSEA) as chelsea:
+        return chelsea.convert("RGB").resize(PHONE_SIZE, Image.Resampling.BICUBIC)
+
+
+def with_declared_size(heif: bytes, width: int, height: int) -> bytes:
+    """A HEIC or AVIF whose header (its ispe box) claims ``width`` x ``height``: a decompression bomb's header
+    on the pixels of a small photo. The box is its size, type, version and flags, then width and height. A clean
+    aperture (clap: HEVC codes whole 64-pixel blocks, so other sizes are cropped) would set the size instead."""
+    assert b"clap" not in heif, "encode a photo whose sides are multiples of 64"
+    at = heif.index(b"ispe") + 8
+    return heif[:at] + struct.pack(">II", width, height) + heif[at + 8 :]
 
 
 def small_photo(n: int) -> tuple[str, bytes, str]:

@@ -18,10 +18,20 @@ from camserve.models.inference.decode import (
     PhotoTooLarge,
     UnsupportedPhoto,
     decode_photo,
+    open_photo,
 )
-from tests.support.photos import STORED_FOR_ORIENTATION, encode, exif_with_orientation, png_header_only
+from tests.support.photos import (
+    PHONE_SIZE,
+    STORED_FOR_ORIENTATION,
+    encode,
+    exif_with_orientation,
+    png_header_only,
+    with_declared_size,
+)
 
 MAX_PIXELS = 50_000_000
+# The most a 12 MP decode for the model was measured to hold (8-bit 4:4:4; CODEC_BYTES_PER_PIXEL's comment).
+MEASURED_DECODE_PEAK_BYTES_PER_PIXEL = {"HEIF": 9.3, "AVIF": 11.1}
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -68,6 +78,8 @@ def assert_marked_upright(decoded: DecodedPhoto, width: int = 60, height: int = 
         ("WEBP", {"quality": 90}, 12),
         ("BMP", {}, 0),
         ("GIF", {}, 0),
+        ("HEIF", {"quality": 90}, 8),
+        ("AVIF", {"quality": 90}, 8),
     ],
 )
 def test_every_supported_format_decodes_to_rgb(fmt: str, params: dict[str, object], tolerance: int) -> None:
@@ -177,6 +189,20 @@ def test_normal_or_invalid_orientation_leaves_photo_as_stored(orientation: int) 
     assert_marked_upright(decode_photo(data, MAX_PIXELS))
 
 
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_container_orientation_comes_out_as_exif_orientation_does(fmt: str, orientation: int) -> None:
+    """HEIC and AVIF store the turn in the container (irot, imir), as phones do; the encoders write those from
+    the EXIF orientation given and, like an iPhone, keep the EXIF tag too. Upright exactly as the same JPEG is,
+    and never turned twice (once by the container, again by the tag)."""
+    stored = marked_photo().transpose(STORED_FOR_ORIENTATION[orientation])
+    data = encode(stored, fmt, quality=90, exif=exif_with_orientation(orientation).tobytes())
+    assert b"irot" in data or b"imir" in data
+    jpeg = encode(stored, "JPEG", quality=95, exif=exif_with_orientation(orientation))
+    assert_marked_upright(decode_photo(jpeg, MAX_PIXELS))
+    assert_marked_upright(decode_photo(data, MAX_PIXELS))
+
+
 def test_orientation_applies_to_png_too() -> None:
     stored = marked_photo().transpose(STORED_FOR_ORIENTATION[6])
     assert_marked_upright(decode_photo(encode(stored, exif=exif_with_orientation(6)), MAX_PIXELS))
@@ -239,7 +265,7 @@ def test_unsupported_input_is_rejected(data: bytes) -> None:
         decode_photo(data, MAX_PIXELS)
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "HEIF", "AVIF"])
 def test_truncated_photo_is_corrupt(fmt: str) -> None:
     """Pillow reads the header of a half file but fails on its data (LOAD_TRUNCATED_IMAGES is off)."""
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -257,6 +283,8 @@ def test_truncated_photo_is_corrupt(fmt: str) -> None:
         ("WEBP", {}),
         ("BMP", {}),
         ("GIF", {}),
+        ("HEIF", {}),
+        ("AVIF", {}),
     ],
 )
 def test_any_truncation_is_a_rejection_or_a_photo(fmt: str, params: dict[str, object]) -> None:
@@ -285,6 +313,43 @@ def test_declared_size_over_our_limit_but_under_pillows_is_refused() -> None:
     """64 Mpx is below Pillow's own bomb guard, so decode_photo's limit is what stops it."""
     with pytest.raises(PhotoTooLarge, match="64,000,000"):
         decode_photo(png_header_only(8000, 8000), MAX_PIXELS)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "declared", "refusal"),
+    [
+        ("HEIF", (8000, 8000), PhotoTooLarge),  # over our limit
+        ("HEIF", (100_000, 100_000), PhotoTooLarge),  # over Pillow's bomb guard too
+        ("AVIF", (8000, 8000), PhotoTooLarge),
+        ("AVIF", (100_000, 100_000), CorruptPhoto),  # over libavif's own 16384 x 16384: its header is refused
+    ],
+)
+def test_heif_and_avif_sizes_are_refused_from_the_header(
+    fmt: str, declared: tuple[int, int], refusal: type[PhotoRejected], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's claimed size is refused before any pixel is decoded (a decode would raise here)."""
+    data = with_declared_size(encode(Image.new("RGB", (64, 64), RED), fmt), *declared)
+
+    def never_decoded(*_args: object) -> None:
+        raise AssertionError("decoded a photo the header should have refused")
+
+    monkeypatch.setattr(Image.OPEN[fmt][0], "load", never_decoded)  # the format's plugin, as Image.open made it
+    with pytest.raises(refusal):
+        open_photo(data, MAX_PIXELS)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_photo_decodes_to_the_jpeg_s_picture_at_full_size(fmt: str, phone_photos: dict[str, bytes]) -> None:
+    """A 12 MP HEIC or AVIF has the JPEG's colours (no YCbCr matrix or range mixed up); neither format can be
+    decoded at a reduced size, so the model's decode is full size and budgeted with the decoder's own buffers."""
+    opened = open_photo(phone_photos[fmt], MAX_PIXELS, min_decode_size=224)
+    assert opened.decoded_pixels == PHONE_SIZE[0] * PHONE_SIZE[1]
+    assert opened.codec_bytes > 0
+    assert opened.decode_bytes >= opened.decoded_pixels * MEASURED_DECODE_PEAK_BYTES_PER_PIXEL[fmt]
+    decoded = pixels(opened.decode())
+    jpeg = pixels(decode_photo(phone_photos["JPEG"], MAX_PIXELS))
+    assert decoded.shape == jpeg.shape == (PHONE_SIZE[1], PHONE_SIZE[0], 3)
+    assert np.abs(decoded - jpeg).mean() < 3
 
 
 @pytest.mark.parametrize(("max_pixels", "accepted"), [(200, True), (201, True), (199, False)])
