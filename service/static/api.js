@@ -10,7 +10,7 @@ export class ApiError extends Error {
 const MESSAGES = {
   404: "That result is no longer stored on the server. Please upload the photo again.",
   413: "That photo is too large. Please choose a smaller one (fewer pixels or a smaller file).",
-  415: "That file is not an image we can read. Please choose a JPEG, PNG or WebP photo.",
+  415: "That file is not an image we can read. Please choose a JPEG, PNG, WebP, HEIC or AVIF photo.",
   422: "That photo could not be read; it may be damaged. Please try another one.",
   503: "The server is busy right now. Please try again in a moment.",
 };

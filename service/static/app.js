@@ -119,6 +119,7 @@ function show(result, localPhoto) {
   renderBars(result);
   $("zoom-note").hidden = !result.zoom?.used;
   for (const img of [photo, overlay]) Object.assign(img, { width: result.width, height: result.height });
+  photo.closest("figure").hidden = false;
   if (result.overlay_png) {
     // Kept nowhere: the one overlay the server drew comes inline, and there is nothing to redraw.
     current = null;
@@ -307,6 +308,15 @@ $("controls").addEventListener("submit", (event) => event.preventDefault());
 for (const event of ["load", "error"]) overlay.addEventListener(event, () => overlay.classList.remove("loading"));
 overlay.addEventListener("error", () => {
   if (current) showError("The heatmap picture could not be loaded. Please try again.");
+});
+// Most browsers cannot show a HEIC (Safari can): the photo is then shown as the server drew it, upright (the
+// overlay at opacity 0). An answer with nothing stored has no such picture; its overlay alone is shown.
+photo.addEventListener("error", () => {
+  if (current && photo.src.startsWith("blob:")) {
+    photo.src = overlayUrl(current, { alpha: 0, colormap: colormap.value });
+  } else {
+    photo.closest("figure").hidden = true;
+  }
 });
 wireDropAndPaste();
 renderHistory();

@@ -8,9 +8,10 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.support.browser import ARTIFACTS, playwright_api
-from tests.support.photos import CHELSEA
+from tests.support.photos import CHELSEA, encode_quickly
 from tests.support.servers import serve_camserve
 
 if TYPE_CHECKING:
@@ -127,6 +128,21 @@ def test_a_dropped_or_pasted_photo_is_uploaded(page: "Page", kind: str) -> None:
     assert overlay_size(page) == [451, 300]
 
 
+def test_a_heic_the_browser_cannot_show_is_shown_as_the_server_drew_it(page: "Page") -> None:
+    """Chromium shows no HEIC: the file input offers .heic files, and "Your photo" falls back to the server's
+    picture of it (the overlay at opacity 0) instead of a broken image."""
+    assert ".heic" in (page.locator("#file").get_attribute("accept") or "")
+    with Image.open(CHELSEA) as chelsea:
+        heic = encode_quickly(chelsea.convert("RGB"), "HEIF")
+    with page.expect_response(lambda response: _is_upload(response.request)) as answer:
+        page.locator("#file").set_input_files(files=[{"name": "cat.heic", "mimeType": "image/heic", "buffer": heic}])
+    assert answer.value.status == 201
+    expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"/overlay\.png\?alpha=0&"))
+    photo = page.locator("#photo")
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=photo.element_handle())
+    assert photo.evaluate("image => [image.naturalWidth, image.naturalHeight]") == [451, 300]
+
+
 def test_busy_state_while_waiting(page: "Page") -> None:
     held: list[Route] = []
     page.route("**/predictions", lambda route: held.append(route))
@@ -171,7 +187,7 @@ def test_a_text_file_gets_a_plain_error(page: "Page") -> None:
         )
     assert answer.value.status == 415
     expect(page.locator("#error")).to_have_text(
-        "That file is not an image we can read. Please choose a JPEG, PNG or WebP photo."
+        "That file is not an image we can read. Please choose a JPEG, PNG, WebP, HEIC or AVIF photo."
     )
     expect(page.locator("#result")).to_be_hidden()
     expect(page.locator("#file")).to_be_enabled()
