@@ -11,11 +11,17 @@ import numpy as np
 from camserve.service.results import stored_classes
 from camserve.service.schemas import PredictionResult, Zoom
 
-__all__ = ["UnknownClass", "class_index", "map_weights", "outline"]
+__all__ = ["UnknownClass", "class_index", "given_class", "map_weights", "outline"]
 
 
 class UnknownClass(ValueError):
     """A class the answering model does not have; the message lists the ones it has."""
+
+
+def given_class(class_name: str | None) -> str | None:
+    """An empty name is no name: ``?class=`` is how a URL that spells every parameter (the README's) leaves it
+    out, so it means the probability-weighted CAM, as an absent one does."""
+    return class_name or None
 
 
 def class_index(names: Sequence[str], class_name: str | None) -> int | None:

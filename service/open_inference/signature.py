@@ -12,6 +12,7 @@ import numpy as np
 
 from camserve.service.open_inference.codec import BadRequest, OutputTensor, ReadRequest, WantedOutput, bytes_elements
 from camserve.service.open_inference.messages import ModelMetadata, Parameters, TensorMetadata
+from camserve.service.pictures import given_class
 from camserve.service.pipeline import Answer, PredictionOptions
 from camserve.service.render import select_cam
 
@@ -82,7 +83,7 @@ def options(parameters: Parameters, model: str) -> PredictionOptions:
         raise BadRequest(f"parameter class must be a class name, got {class_name!r}")
     return PredictionOptions(
         store=_flag(parameters, "store"),
-        class_name=class_name,
+        class_name=given_class(class_name),
         tta=_flag(parameters, "tta"),
         zoom=_flag(parameters, "zoom"),
         model=model,

@@ -5,13 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from camserve.models.inference.decode import CorruptPhoto, PhotoRejected, PhotoTooLarge, UnsupportedPhoto
 from camserve.service.batching import Overloaded, ShuttingDown
 from camserve.service.errors import ApiError
 from camserve.service.memory_budget import MemoryBusy
-from camserve.service.pictures import UnknownClass, class_index, map_weights, outline
+from camserve.service.pictures import UnknownClass, class_index, given_class, map_weights, outline
 from camserve.service.pipeline import OptionRefused, PredictionOptions, draw, predict
 from camserve.service.render import Colormap, Picture, RenderRequest, select_cam
 from camserve.service.results import stored_classes
@@ -45,7 +46,9 @@ def busy(error: Overloaded) -> ApiError:
 Alpha = Annotated[float, Query(ge=0.0, le=1.0, description="Heatmap opacity over the photo.")]
 ColormapQuery = Annotated[Colormap, Query(description="Colour scale of the heatmap.")]
 ClassQuery = Annotated[
-    str | None, Query(alias="class", description="One class's own map; default: the probability-weighted CAM.")
+    str | None,
+    AfterValidator(given_class),
+    Query(alias="class", description="One class's own map; default (or empty): the probability-weighted CAM."),
 ]
 TtaQuery = Annotated[
     bool | None,

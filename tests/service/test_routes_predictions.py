@@ -98,6 +98,25 @@ def test_overlay_parameters_change_the_picture(client: TestClient, chelsea_bytes
     np.testing.assert_array_equal(photo, chelsea)
 
 
+def test_an_empty_class_is_the_weighted_cam(client: TestClient, chelsea_bytes: bytes) -> None:
+    """The README's URLs spell every parameter, ``class=`` left empty: that is the default map, not a 422, and the
+    same picture (and ETag) as without it."""
+    inline = {
+        query: client.post(f"/predictions?{query}", files={"file": ("c.png", chelsea_bytes)})
+        for query in ("store=false&alpha=0.5&colormap=jet&class=&box=false", "store=false")
+    }
+    assert [answer.status_code for answer in inline.values()] == [200, 200]
+    assert len({answer.json()["overlay_png"] for answer in inline.values()}) == 1
+    created = client.post("/predictions?class=", files={"file": ("c.png", chelsea_bytes)})
+    assert created.status_code == 201, created.text
+    for picture, query in (("overlay.png", "alpha=0.5&colormap=jet&class=&box=false"), ("heatmap.png", "class=")):
+        base = f"{created.headers['location']}/{picture}"
+        empty, absent = client.get(f"{base}?{query}"), client.get(base)
+        assert empty.status_code == 200, empty.text
+        assert (empty.content, empty.headers["etag"]) == (absent.content, absent.headers["etag"])
+        assert empty.content != client.get(f"{base}?class=dog").content
+
+
 def test_exif_rotated_upload_reports_upright_size(client: TestClient) -> None:
     data = encode(Image.new("RGB", (400, 200), (90, 60, 30)), "JPEG", exif=exif_with_orientation(6))
     body = post(client, data, "rotated.jpg").json()

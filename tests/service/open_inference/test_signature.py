@@ -64,6 +64,7 @@ def test_anything_but_photos_as_the_metadata_says_is_refused(inputs: list[dict[s
 
 def test_parameters_are_the_post_s_options() -> None:
     assert signature.options({}, "m") == PredictionOptions(model="m")
+    assert signature.options({"class": ""}, "m") == PredictionOptions(model="m")  # empty: the weighted CAM
     options = signature.options({"class": "dog", "tta": True, "zoom": False, "store": False, "other": 1}, "m")
     assert options == PredictionOptions(store=False, class_name="dog", tta=True, zoom=False, model="m")
 
