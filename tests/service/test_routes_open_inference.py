@@ -1,6 +1,7 @@
 """The Open Inference Protocol v2 routes, driven by the protocol's own client (tritonclient's HTTP client) on a
 real socket: health, metadata, inference of one photo and of a batch, requested and binary outputs, and the
-refusals in the protocol's form. One server for the module, on both committed models, with an API key."""
+refusals in the protocol's form. One server for the module, on both committed models, with an API key
+(tests/service/conftest.py)."""
 
 import base64
 from collections.abc import Iterator
@@ -19,31 +20,13 @@ from tritonclient.utils import InferenceServerException
 from camserve.models.inference.cam import class_cam, normalise
 from camserve.models.runtimes.torch import TorchPredictor
 from camserve.service.app import create_app
-from camserve.service.served_models import LoadedModel
 from camserve.service.settings import Settings
 from tests.support.networks import SlowPredictor
-from tests.support.photos import encode, random_photo, small_photo
-from tests.support.servers import app_on_a_socket, wait_until_ready
+from tests.support.open_inference import CATS_DOGS, CIFAR, keyed, posted
+from tests.support.photos import encode
+from tests.support.servers import wait_until_ready
 
-KEY = "oip-test-key"
-CATS_DOGS = "camserve-resnet34"
-CIFAR = "camserve-lesson7-resnet2"
 ALL_OUTPUTS = ("probabilities", "label", "class_maps", "cam", "id")
-
-
-def keyed() -> dict[str, str]:
-    """The key's header, a new dict each time: tritonclient adds its own headers to the dict it is given."""
-    return {"X-API-Key": KEY}
-
-
-@pytest.fixture(scope="module")
-def base_url(
-    tmp_path_factory: pytest.TempPathFactory, served_predictor: TorchPredictor, cifar_predictor: TorchPredictor
-) -> Iterator[str]:
-    settings = Settings(store_path=tmp_path_factory.mktemp("oip") / "store.sqlite3", api_key=KEY)
-    app = create_app(settings, served_predictor, extra_models=[LoadedModel.given(cifar_predictor)])
-    with app_on_a_socket(app) as base:
-        yield base
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +34,6 @@ def triton_client(base_url: str) -> Iterator[triton.InferenceServerClient]:
     client = triton.InferenceServerClient(url=base_url.removeprefix("http://"))
     yield client
     client.close()
-
-
-@pytest.fixture(scope="module")
-def batch(chelsea_bytes: bytes) -> list[bytes]:
-    return [chelsea_bytes, random_photo(7), small_photo(3)[1]]
 
 
 def photo_input(photos: list[bytes], binary: bool = True) -> triton.InferInput:
@@ -75,15 +53,6 @@ def infer(
     return client.infer(
         model, [photo_input(photos)], outputs=requested or None, headers=keyed(), parameters=parameters or None
     )
-
-
-def posted(base_url: str, photo: bytes, model: str = CATS_DOGS) -> dict[str, Any]:
-    response = httpx.post(
-        f"{base_url}/predictions", params={"model": model}, files={"file": ("p", photo)}, headers=keyed()
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def refusal(call: Any) -> InferenceServerException:
