@@ -22,7 +22,7 @@ from camserve.service.memory_budget import MemoryBudget
 from camserve.service.metrics import Metrics, RequestMetrics
 from camserve.service.picture_cache import PictureCache
 from camserve.service.retention import sweep_forever, sweep_interval_s
-from camserve.service.routes import health, models, open_inference, page, predictions
+from camserve.service.routes import docs, health, models, open_inference, page, predictions
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.served_models import LoadedModel, ServedModel, ServedModels, load_models
 from camserve.service.settings import Settings, get_settings
@@ -118,6 +118,8 @@ def create_app(
         summary="Cat or dog, and a class activation map of where the model looked.",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by routes/docs.py with local assets, so they work offline
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
@@ -136,6 +138,8 @@ def create_app(
     app.include_router(open_inference.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     return app
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from bench.lib import raw_http
 from bench.lib.raw_http import read_until_closed, send_until_refused
+from tests.support.docs_pages import assert_docs_load_only_local_files
 from tests.support.photos import CHELSEA
 from tests.support.servers import CamserveProcess, camserve_process
 
@@ -45,6 +46,12 @@ def test_an_oversized_head_gets_431_and_is_cut_off(strict_server: CamserveProces
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert b"larger than 16384 bytes" in answer
     assert b"\r\nx-content-type-options: nosniff\r\n" in answer  # as on every answer the app sends
+
+
+def test_the_docs_and_their_files_come_through_the_guard(strict_server: CamserveProcess) -> None:
+    """A browser opening /docs fetches the page and its 1-2 MB scripts on kept-alive connections, as here."""
+    with httpx.Client(base_url=strict_server.base) as client:
+        assert_docs_load_only_local_files(client)
 
 
 @pytest.mark.parametrize("head_bytes", [16_500, 30_000, 60_000])

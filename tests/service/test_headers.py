@@ -45,6 +45,7 @@ def answers(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> dict[str, tu
         "readyz": (200, client.get("/readyz")),
         "metrics": (200, client.get("/metrics")),
         "docs": (200, client.get("/docs")),
+        "docs file": (200, client.get("/docs/assets/swagger-ui.css")),
         "openapi": (200, client.get("/openapi.json")),
         "page": (200, client.get("/")),
         "page file": (200, client.get("/static/app.js")),
