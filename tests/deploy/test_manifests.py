@@ -6,46 +6,29 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from camserve.service.settings import Settings
+from tests.support.manifests import (
+    DEPLOY,
+    KUSTOMIZATION,
+    Resource,
+    camserve_container,
+    env,
+    load,
+    manifest_files,
+    pod_spec,
+    resources_of,
+    the,
+)
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-KUSTOMIZATION = DEPLOY / "kustomization.yaml"
 SECRET_EXAMPLE = DEPLOY / "secret.example.yaml"
 # The newest Kubernetes kubernetes-validate 1.37 has schemas for, and an older one managed clusters still run.
 KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
 PLACEHOLDER = "REPLACE-ME"
 CAMSERVE_USER = 10001  # the image's numeric user (Dockerfile)
-
-Resource = dict[str, Any]
-
-
-def manifest_files() -> list[Path]:
-    """Every manifest but kustomization.yaml: kustomize's own file, which no Kubernetes schema describes."""
-    return sorted(p for p in DEPLOY.iterdir() if p.suffix in (".yaml", ".yml") and p != KUSTOMIZATION)
-
-
-def load(path: Path) -> list[Resource]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def resources_of(kind: str) -> list[Resource]:
-    return [r for path in manifest_files() for r in load(path) if r["kind"] == kind]
-
-
-def the(kind: str) -> Resource:
-    found = resources_of(kind)
-    assert len(found) == 1, f"deploy/ should hold one {kind}, not {len(found)}"
-    return found[0]
-
-
-def pod_spec() -> Resource:
-    spec: Resource = the("Deployment")["spec"]["template"]["spec"]
-    return spec
 
 
 def pod_labels() -> dict[str, str]:
@@ -56,16 +39,6 @@ def pod_labels() -> dict[str, str]:
 def all_containers() -> list[Resource]:
     spec = pod_spec()
     return [*spec.get("initContainers", []), *spec["containers"]]
-
-
-def camserve_container() -> Resource:
-    containers: list[Resource] = [c for c in pod_spec()["containers"] if c["name"] == "camserve"]
-    assert len(containers) == 1, "the pod should run one container named camserve"
-    return containers[0]
-
-
-def env(container: Resource) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
 
 
 def camserve_variables() -> dict[str, str]:
