@@ -68,6 +68,7 @@ def predictor() -> Resource:
 
 
 def container() -> Resource:
+    only: Resource
     (only,) = predictor()["containers"]
     return only
 
@@ -82,22 +83,26 @@ def test_the_inference_service_passes_kserve_s_schema(validator: jsonschema.Draf
     assert problems(validator, resource) == []
 
 
-def _set(path: tuple[str | int, ...], value: Any) -> Callable[[Resource], None]:
+Where = tuple[str | int, ...]  # keys and list indices from the root
+
+
+def _parent(resource: Resource, path: Where) -> Any:
+    node: Any = resource
+    for key in path[:-1]:
+        node = node[key]
+    return node
+
+
+def _set(path: Where, value: Any) -> Callable[[Resource], None]:
     def change(resource: Resource) -> None:
-        node = resource
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+        _parent(resource, path)[path[-1]] = value
 
     return change
 
 
-def _drop(path: tuple[str | int, ...]) -> Callable[[Resource], None]:
+def _drop(path: Where) -> Callable[[Resource], None]:
     def change(resource: Resource) -> None:
-        node = resource
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
+        del _parent(resource, path)[path[-1]]
 
     return change
 
