@@ -8,6 +8,7 @@ a second SIGTERM changes nothing.
 import argparse
 import copy
 import logging
+import logging.config
 import resource
 import signal
 from types import FrameType
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
     # the store first, since it opens in a moment and the models may take seconds.
     store = open_settings_store(settings)
+    # Before the models load, not only when uvicorn starts: with CAMSERVE_BACKEND=auto the first start times the
+    # runtimes for tens of seconds, and says how far it is (models/selection/runtime.py).
+    logging.config.dictConfig(log_config())
     try:
         default, *others = load_models(settings)
     except BaseException:

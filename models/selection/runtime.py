@@ -63,6 +63,13 @@ class Measurement:
     def batch_ms_per_photo(self) -> float | None:
         return None if self.batch_ms is None else self.batch_ms / self.batch_size
 
+    def describe(self) -> str:
+        """Its figures, or why it was skipped, for the log."""
+        if self.skipped:
+            return f"{self.name} skipped ({self.skipped})"
+        per_photo = f"{self.batch_ms_per_photo:.1f} ms/photo at batch {self.batch_size}"
+        return f"{self.name} {self.single_ms:.1f} ms single, {per_photo}"
+
 
 @dataclass(frozen=True)
 class RuntimeChoice:
@@ -86,12 +93,7 @@ class RuntimeChoice:
 
     def describe(self) -> str:
         """One line for the log: the choice, and each candidate's figures."""
-        figures = "; ".join(
-            f"{m.name} skipped ({m.skipped})"
-            if m.skipped
-            else f"{m.name} {m.single_ms:.1f} ms single, {m.batch_ms_per_photo:.1f} ms/photo at batch {m.batch_size}"
-            for m in self.measurements
-        )
+        figures = "; ".join(m.describe() for m in self.measurements)
         return f"{self.runtime}:{self.precision} ({self.source})" + (f"; {figures}" if figures else "")
 
 
@@ -114,7 +116,7 @@ def _measured_choice(request: RuntimeRequest) -> RuntimeChoice:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     started = time.perf_counter()
-    measurements = [m for name in runtime_names() for m in _measure_in_subprocess(name, request)]
+    measurements = _measure_each_runtime(request)
     timed = [m for m in measurements if m.skipped is None and (request.precision in (AUTO, m.precision))]
     if not timed:
         reasons = "; ".join(f"{m.name}: {m.skipped}" for m in measurements)
@@ -133,7 +135,34 @@ def _measured_choice(request: RuntimeRequest) -> RuntimeChoice:
     )
     with atomic_write(cache_path) as staged:
         staged.write_text(json.dumps(chosen.to_dict(), indent=2) + "\n")
+    log.info(
+        "camserve: chose %s, the fastest per photo at batch %d (timed in %.0f s); cached in %s, so later starts "
+        "on this machine skip the timing",
+        fastest_batch.name,
+        request.batch_size,
+        chosen.machine["measured_in_s"],
+        cache_path,
+    )
     return chosen
+
+
+def _measure_each_runtime(request: RuntimeRequest) -> list[Measurement]:
+    """Every runtime's candidates, one runtime at a time, said as it goes: the first start is silent otherwise
+    for as long as the timing takes (tens of seconds on a small CPU)."""
+    names = runtime_names()
+    log.info(
+        "camserve: CAMSERVE_BACKEND=auto: timing %d runtimes for %s on this CPU to serve the fastest (once; the "
+        "answer is cached for later starts)",
+        len(names),
+        request.weights_path.name,
+    )
+    measurements: list[Measurement] = []
+    for number, name in enumerate(names, start=1):
+        log.info("camserve: timing runtime %d of %d: %s", number, len(names), name)
+        measured = _measure_in_subprocess(name, request)
+        log.info("camserve: %s", "; ".join(m.describe() for m in measured))
+        measurements += measured
+    return measurements
 
 
 def _machine() -> dict[str, Any]:

@@ -76,6 +76,40 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
     return received
 
 
+# The models' loading replaced by one progress line, as the runtime timing logs it (CAMSERVE_BACKEND=auto).
+LOGS_WHILE_LOADING = """
+import logging
+import sys
+from argparse import Namespace
+
+from camserve.cli import serve
+from camserve.service.settings import Settings
+
+
+def loading(_settings: Settings) -> None:
+    logging.getLogger("camserve").info("camserve: timing runtime 1 of 3: onnxruntime")
+    raise SystemExit(0)
+
+
+serve.load_models = loading
+serve.run(Namespace(host=None, port=None), Settings(store_path=sys.argv[1]))
+"""
+
+
+def test_progress_while_the_models_load_reaches_the_operator(tmp_path: Path) -> None:
+    """camserve's INFO lines are shown from before the models load, as uvicorn's are once it starts: the first
+    start's runtime timing is not silent."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOGS_WHILE_LOADING, str(tmp_path / "store.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INFO:     camserve: timing runtime 1 of 3: onnxruntime" in done.stderr.splitlines()
+
+
 def test_sigterm_drains_the_request_in_flight_then_exits_0(tmp_path: Path) -> None:
     """The upload is half sent when SIGTERM arrives; the server stops listening, takes the rest, answers 201,
     stores the result, and only then exits: with status 0."""

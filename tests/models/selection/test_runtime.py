@@ -1,5 +1,6 @@
 """``CAMSERVE_BACKEND=auto``: candidates timed on this machine in subprocesses, the fastest served, cached."""
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +65,40 @@ def test_auto_times_every_runtime_serves_the_fastest_and_caches_it(
     assert again.source == "cached"
     assert replace(again, source="measured") == chosen
     assert load_predictor(again, request_for).runtime == chosen.runtime
+
+
+def test_the_first_timing_says_what_it_does_as_it_goes(
+    request_for: RuntimeRequest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Timing takes tens of seconds on a small CPU: each runtime is announced before it is timed, its figures
+    after, then the choice and where it is cached; a later start, reading the cache, times and says nothing."""
+    per_photo_ms = {"onnxruntime": 4.0, "openvino": 2.0, "torch": 6.0}
+
+    def measured(name: str, request: RuntimeRequest) -> list[Measurement]:
+        return [Measurement(name, "fp32", 1.0, per_photo_ms[name] * request.batch_size, request.batch_size)]
+
+    monkeypatch.setattr(selection, "_measure_in_subprocess", measured)
+    with caplog.at_level(logging.INFO, logger="camserve"):
+        chosen = choose_runtime("auto", request_for)
+    assert (chosen.runtime, chosen.precision) == ("openvino", "fp32")
+    assert {record.levelno for record in caplog.records} == {logging.INFO}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"camserve: CAMSERVE_BACKEND=auto: timing 3 runtimes for {request_for.weights_path.name} on this CPU to "
+        "serve the fastest (once; the answer is cached for later starts)",
+        "camserve: timing runtime 1 of 3: onnxruntime",
+        "camserve: onnxruntime:fp32 1.0 ms single, 4.0 ms/photo at batch 4",
+        "camserve: timing runtime 2 of 3: openvino",
+        "camserve: openvino:fp32 1.0 ms single, 2.0 ms/photo at batch 4",
+        "camserve: timing runtime 3 of 3: torch",
+        "camserve: torch:fp32 1.0 ms single, 6.0 ms/photo at batch 4",
+        "camserve: chose openvino:fp32, the fastest per photo at batch 4 (timed in 0 s); cached in "
+        f"{selection._cache_path(request_for)}, so later starts on this machine skip the timing",
+    ]
+    caplog.clear()
+    monkeypatch.setattr(selection, "_measure_in_subprocess", no_measuring)
+    with caplog.at_level(logging.INFO, logger="camserve"):
+        assert choose_runtime("auto", request_for).source == "cached"
+    assert caplog.records == []
 
 
 def test_a_new_gate_record_or_batch_size_is_measured_afresh(request_for: RuntimeRequest) -> None:
