@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from tests.support.browser import DESKTOP, TIMEOUT_MS
+from tests.support.browser import TIMEOUT_MS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
@@ -13,7 +13,7 @@ REDOC_BADGE_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def test_the_docs_render_with_only_the_server_reachable(browser: "Browser", base_url: str) -> None:
-    context = browser.new_context(base_url=base_url, viewport=DESKTOP)
+    context = browser.new_context(base_url=base_url)
     context.set_default_timeout(TIMEOUT_MS)
     elsewhere: list[str] = []
 
