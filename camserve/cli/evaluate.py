@@ -136,7 +136,8 @@ def add_parser(commands: Any) -> None:
         "--maps",
         action="store_true",
         help="score the heatmaps instead: deletion and insertion curves, average drop and increase, a sanity "
-        "check, for CAM, Grad-CAM, Grad-CAM++ and two baselines (needs the train extra)",
+        "check, for CAM, Grad-CAM, Grad-CAM++, the contrastive and squared CAM and two baselines "
+        "(needs the train extra)",
     )
     evaluate.add_argument(
         "--maps-output", type=Path, default=Path("runs/faithfulness"), help="where --maps writes its JSON and PNG"
