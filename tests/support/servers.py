@@ -6,9 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -64,16 +65,8 @@ def camserve_process(
             [*command, "serve", "--port", str(port)], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                try:
-                    if httpx.get(f"{base}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server did not become ready"
-                time.sleep(0.2)
+            server_log = partial(log_path.read_text, errors="replace")
+            _await_readyz(base, lambda: process.poll() is None, server_log, timeout_s, 0.2)
             yield CamserveProcess(base, process)
         finally:
             if process.poll() is None:
@@ -88,6 +81,22 @@ def serve_camserve(store_path: Path, timeout_s: float = 150.0, env: dict[str, st
         yield server.base
 
 
+def _await_readyz(
+    base: str, running: Callable[[], bool], why_stopped: Callable[[], str], timeout_s: float, interval_s: float
+) -> None:
+    """Poll ``base``/readyz until it is 200, failing at once (with ``why_stopped()``) if the server stops first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert running(), why_stopped()
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(interval_s)
+
+
 @contextmanager
 def app_on_a_socket(app: FastAPI, timeout_s: float = 60.0) -> Iterator[str]:
     """``app`` under a real uvicorn on a free port, on a thread of this process, once /readyz is 200: for clients
@@ -98,16 +107,7 @@ def app_on_a_socket(app: FastAPI, timeout_s: float = 60.0) -> Iterator[str]:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assert thread.is_alive(), "the server stopped while starting"
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.05)
+        _await_readyz(base, thread.is_alive, lambda: "the server stopped while starting", timeout_s, 0.05)
         yield base
     finally:
         server.should_exit = True
