@@ -116,7 +116,7 @@ class MapMaker:
         if kind == "bilinear":
             return upsample_bilinear(normalise(weighted_cam(maps, probabilities)), width, height)
         if kind == "squared":
-            return sharpened(upsample(normalise(weighted_cam(maps, probabilities)), width, height))
+            return sharpened(MapMaker._single("cam", prediction, width, height))
         if kind == "blob":
             return centre_blob(width, height)
         if kind == "squared-blob":
