@@ -3,7 +3,7 @@
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from camserve.service.schemas import ClassMaps, ErrorBody, Grid, PredictionResul
 from camserve.service.security import require_api_key
 from camserve.service.served_models import UnknownModel
 from camserve.service.state import AppState, get_state
+from camserve.service.uploads import REQUEST_BODY, uploaded_photo
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
 
@@ -109,14 +110,18 @@ def _not_found(prediction_id: str) -> ApiError:
     response_model=PredictionResult,
     responses={200: {"model": UnstoredResult, "description": "store=false: nothing was kept"}, **_POST_ERRORS},
     dependencies=[Depends(require_api_key)],
+    openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def create_prediction(
     state: State,
-    file: Annotated[UploadFile, File(description="The photo.")],
+    request: Request,
     options: Annotated[PredictionOptions, Depends(prediction_options)],
 ) -> PredictionResult | JSONResponse:
+    """The photo as a multipart form's field ``file``, or as the whole body (``image/*``,
+    ``application/octet-stream``)."""
     try:
-        outcome = await predict(state, options, file)
+        async with uploaded_photo(request) as upload:
+            outcome = await predict(state, options, upload)
     except (UnknownModel, OptionRefused, UnknownClass) as error:
         raise ApiError(422, str(error)) from error
     except PhotoRejected as error:

@@ -19,6 +19,7 @@ from tests.support.photos import encode, exif_with_orientation, png_header_only
 
 SUPPORTED = "not an image in a supported format"
 MISSING = "missing required field 'file'"
+NOT_A_PHOTO_BODY = "or as the whole body with Content-Type image/*"
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -100,18 +101,19 @@ CORPUS: list[Case] = [
 
 PNG_8X8 = encode(Image.new("RGB", (8, 8), (1, 2, 3)))
 
-# POST /predictions bodies that are not one uploaded file in the field ``file``: (request keyword arguments, as
-# httpx and TestClient take them; expected status; expected message part), each with its id.
+# POST /predictions bodies that carry no photo, neither as one uploaded file in the field ``file`` nor as the whole
+# body (image/*, application/octet-stream, or no Content-Type): (request keyword arguments, as httpx and TestClient
+# take them; expected status; expected message part), each with its id.
 NOT_ONE_FILE = [
-    pytest.param({}, 422, MISSING, id="empty-body"),
+    pytest.param({}, 415, "empty", id="empty-body"),
     pytest.param({"files": {"photo": ("p.png", PNG_8X8)}}, 422, MISSING, id="wrong-field-name"),
     pytest.param(
         {"files": {"other": ("x", b"1")}, "data": {"file": "not a file"}}, 422, "file", id="file-as-text-field"
     ),
-    pytest.param({"json": {"file": "aGVsbG8="}}, 422, MISSING, id="json"),
-    pytest.param({"data": {"file": "aGVsbG8="}}, 422, "file", id="form-urlencoded"),
+    pytest.param({"json": {"file": "aGVsbG8="}}, 415, NOT_A_PHOTO_BODY, id="json"),
+    pytest.param({"data": {"file": "aGVsbG8="}}, 415, NOT_A_PHOTO_BODY, id="form-urlencoded"),
     pytest.param(
-        {"content": PNG_8X8, "headers": {"content-type": "image/jpeg"}}, 422, MISSING, id="raw-jpeg-content-type"
+        {"content": PNG_8X8, "headers": {"content-type": "text/plain"}}, 415, NOT_A_PHOTO_BODY, id="raw-as-text"
     ),
     pytest.param(
         {"content": b"abc", "headers": {"content-type": "multipart/form-data"}},
