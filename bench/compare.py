@@ -3,7 +3,8 @@
 On these shared cores the machine's speed drifts by tens of percent within minutes, so two configurations
 measured one after the other mostly measure the drift (see bench/load.py). Here both servers run at once
 (the idle one costs nothing) and take turns, A B B A A B ..., every round at the same concurrency with the
-same photos, so both see the same drift. Each round and the medians are printed; the JSON keeps every round.
+same photos for the same time, driven by wrk (bench/lib/level.py), so both see the same drift. Each round
+and the medians are printed, wrk's own CPU per request among them; the JSON keeps every round.
 
 Run from the repository root, in the project's venv::
 
@@ -23,7 +24,6 @@ Writes bench/results/compare.json.
 """
 
 import argparse
-import asyncio
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.lib.load_generator import LEVEL_MEDIANS, run_level
+from bench.lib.level import LEVEL_MEDIANS, prepare, run_level
 from bench.lib.paths import RESULTS_DIR
 from bench.lib.photos import build_photos
 from bench.lib.results import medians
@@ -44,6 +44,7 @@ COLUMNS = (
     ("p50_ms", "p50 ms", 9),
     ("p99_ms", "p99 ms", 9),
     ("server_cpu_ms_per_request", "srv cpu", 8),
+    ("client_cpu_ms_per_request", "cli cpu", 8),
     ("batch_mean", "batch", 6),
     ("errors", "errors", 8),
 )
@@ -55,13 +56,14 @@ def main() -> None:
     parser.add_argument("--b", nargs="*", default=[], metavar="KEY=VALUE", help="configuration B's environment")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     parser.add_argument("--rounds", type=int, default=8, help="rounds per configuration (default 8)")
-    parser.add_argument("--requests", type=int, default=250, help="timed requests per round (default 250)")
+    parser.add_argument("--seconds", type=int, default=20, help="timed seconds per round (default 20)")
+    parser.add_argument("--warmup-seconds", type=int, default=3, help="untimed seconds before each round (default 3)")
     parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "compare.json", help="JSON results")
     args = parser.parse_args()
-    if args.concurrency < 1 or args.rounds < 1 or args.requests < 2:
-        parser.error("--concurrency and --rounds must be positive and --requests at least 2")
+    if min(args.concurrency, args.rounds, args.seconds) < 1 or args.warmup_seconds < 0:
+        parser.error("--concurrency, --rounds and --seconds must be positive, --warmup-seconds not negative")
     try:
         envs = {"a": parse_env(args.a), "b": parse_env(args.b)}
     except argparse.ArgumentTypeError as error:
@@ -74,31 +76,23 @@ def main() -> None:
     load_before = load_average_1m()
     rounds: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
     with tempfile.TemporaryDirectory(prefix="camserve-compare-") as tmp, ExitStack() as servers:
-        clients = {}
+        targets = {}
         for side, env in envs.items():
             store_dir = Path(tmp) / side
             store_dir.mkdir()
-            clients[side], _ = servers.enter_context(running_server(store_dir, env))
+            client, _ = servers.enter_context(running_server(store_dir, env))
+            url, process = str(client.base_url), server_process(client)
+            targets[side] = prepare(store_dir / "requests", url, process, photos, headers)
         for index, side in turns(args.rounds):
-            server = server_process(clients[side])
-            level = asyncio.run(
-                run_level(
-                    str(clients[side].base_url),
-                    headers,
-                    photos,
-                    args.concurrency,
-                    args.requests,
-                    args.concurrency,
-                    server,
-                )
-            )
+            level = run_level(targets[side], args.concurrency, args.seconds, args.warmup_seconds)
             rounds[side].append(level)
             cells = "  ".join(f"{heading} {level[key]}" for key, heading, _ in COLUMNS)
             print(f"  round {index} {side}: {cells}", file=sys.stderr)
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "concurrency": args.concurrency,
-        "requests_per_round": args.requests,
+        "seconds_per_round": args.seconds,
+        "warmup_seconds": args.warmup_seconds,
         "photos": {"origin": origin, "count": len(photos)},
         "configurations": {
             side: {
@@ -111,7 +105,7 @@ def main() -> None:
         **machine_facts(load_before, load_average_1m()),
     }
     write_results(args.output, results)
-    print(f"c{args.concurrency}, {args.rounds} rounds of {args.requests} requests each, medians:")
+    print(f"c{args.concurrency}, {args.rounds} rounds of {args.seconds} s each, medians (cli cpu: wrk's, ms/request):")
     print(f"{'':>4} " + " ".join(f"{heading:>{width}}" for _, heading, width in COLUMNS) + "  environment")
     for side, configuration in results["configurations"].items():
         cells = " ".join(f"{configuration['median'][key]!s:>{width}}" for key, _, width in COLUMNS)

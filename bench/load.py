@@ -1,9 +1,9 @@
 """How close concurrent traffic gets to what the model alone can do, and what it costs in latency.
 
 Starts a real ``camserve serve`` subprocess (free port, temporary store) and, for each concurrency level,
-keeps that many ``POST /predictions`` in flight with real JPEGs of mixed sizes (cats and dogs from
-../shared/data/catsdogs where present, else generated photos), reporting throughput, latency quantiles,
-refusals, the server's own ``inference_ms``, and the CPU time the server and this client spent per request.
+keeps that many ``POST /predictions`` in flight for a fixed time, sent by wrk (bench/lib/level.py), with
+real JPEGs of mixed sizes (cats and dogs from ../shared/data/catsdogs where present, else generated photos),
+reporting throughput, latency quantiles, refusals, and the CPU time the server and wrk spent per request.
 From the server's /metrics it also reports each level's mean batch size and the forward's time per photo
 inside the server, to set beside the bare forward at that batch size.
 
@@ -13,7 +13,8 @@ other machines' work, which comes and goes within seconds and moved the bare bat
 and 64 ms from one run to the next, so every ratio compares numbers taken in the same minute:
 
 - the single-request reference (concurrency 1, 500x375 photos only) alternates one POST and one batch-1
-  forward, never concurrent;
+  forward, never concurrent: the one level sent from Python (bench/lib/load_generator.py), since wrk cannot
+  wait for a forward between its requests; it also reports the server's own ``inference_ms``;
 - every concurrency level is bracketed by a table of bare forwards at each batch size, one just before and
   one just after it, and is compared with their mean.
 
@@ -23,7 +24,7 @@ measured the neighbours as much as camserve.
 Run from the repository root, in the project's venv::
 
     python -m bench.load
-    python -m bench.load --concurrency 1 4 16 64 --requests-per-level 64
+    python -m bench.load --concurrency 1 4 16 64 --seconds 30
     python -m bench.load --env CAMSERVE_BATCH_MAX_SIZE=16 --env CAMSERVE_BATCH_MAX_WAIT_MS=5
 
 Prints a table and writes bench/results/load.json and bench/results/load.png.
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.lib.forward import ForwardTimer, Table, best_photos_per_s, mean_table
-from bench.lib.load_generator import Outcome, default_requests, post, run_level, summarise, uploads
+from bench.lib.level import prepare, run_level
+from bench.lib.load_generator import Outcome, post, summarise, uploads
 from bench.lib.paths import RESULTS_DIR
 from bench.lib.photos import SIZES, Photo, build_photos
 from bench.lib.plots import concurrency_plot
@@ -51,6 +53,7 @@ from bench.lib.server import api_headers, parse_env, running_server, server_proc
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, write_results
 
 REFERENCE_SIZE = (500, 375)  # the single-request target is stated for a ~500x375 JPEG
+REFERENCE_WARMUP = 5  # untimed POSTs before the reference's
 TARGETS = {
     "c1_p50_over_forward_b1": ("<=", 1.25),
     "c16_throughput_over_best_forward": (">=", 0.8),
@@ -91,29 +94,41 @@ class LoadRun:
     device: str
 
 
-def measure(
-    photos: list[Photo], levels: list[int], requests: int | None, warmup: int | None, batch_sizes: list[int], reps: int
-) -> LoadRun:
+@dataclass(frozen=True)
+class Plan:
+    """How long each level runs, how many POSTs the reference takes, and the bare forward tables between."""
+
+    levels: list[int]
+    seconds: int
+    warmup_s: int
+    reference_requests: int
+    batch_sizes: list[int]
+    reps: int
+
+
+def measure(photos: list[Photo], plan: Plan) -> LoadRun:
     """Start the server; run the interleaved 500x375 reference, then every level between two forward tables."""
     reference_photos = [p for p in photos if (p.width, p.height) == REFERENCE_SIZE]
     headers = api_headers()
     with tempfile.TemporaryDirectory(prefix="camserve-load-") as tmp, running_server(Path(tmp)) as (http, ready):
         base_url = str(http.base_url)
-        server = server_process(http)
+        server = prepare(Path(tmp) / "requests", base_url, server_process(http), photos, headers)
         timer = ForwardTimer.served(ready, photos)
-        reference = asyncio.run(run_reference(base_url, headers, reference_photos, timer, requests or 40, warmup or 5))
+        reference = asyncio.run(
+            run_reference(base_url, headers, reference_photos, timer, plan.reference_requests, REFERENCE_WARMUP)
+        )
         print(f"  reference c1 500x375: p50 {reference['p50_ms']} ms", file=sys.stderr)
-        tables = [timer.table(batch_sizes, reps)]
+        tables = [timer.table(plan.batch_sizes, plan.reps)]
         results = []
-        for concurrency in levels:
-            count = requests or default_requests(concurrency)
-            level = asyncio.run(run_level(base_url, headers, photos, concurrency, count, warmup or concurrency, server))
-            tables.append(timer.table(batch_sizes, reps))
+        for concurrency in plan.levels:
+            level = run_level(server, concurrency, plan.seconds, plan.warmup_s)
+            tables.append(timer.table(plan.batch_sizes, plan.reps))
             limit = statistics.fmean(best_photos_per_s(table) for table in tables[-2:])
             level["forward_best_photos_per_s"] = round(limit, 2)
             level["throughput_over_forward"] = round(level["throughput_rps"] / limit, 3)
             print(
-                f"  concurrency {concurrency:3d}: {level['throughput_rps']:7.2f} req/s, limit {limit:.2f}",
+                f"  concurrency {concurrency:3d}: {level['throughput_rps']:7.2f} req/s, limit {limit:.2f}, "
+                f"client cpu {level['client_cpu_ms_per_request']} ms/request",
                 file=sys.stderr,
             )
             results.append(level)
@@ -183,7 +198,7 @@ def print_table(results: dict[str, Any]) -> None:
     rows = [("c1 500x375", results["reference"])] + [(f"c{lv['concurrency']}", lv) for lv in results["levels"]]
     for name, row in rows:
         keys = ("p50_ms", "p95_ms", "p99_ms", "server_inference_mean_ms")
-        p50, p95, p99, inference = (cell(row[k], 9) for k in keys)
+        p50, p95, p99, inference = (cell(row.get(k), 9) for k in keys)
         extra_keys = ("forward_best_photos_per_s", "server_cpu_ms_per_request", "client_cpu_ms_per_request")
         keys_widths = [(k, 8) for k in extra_keys] + [("batch_mean", 6), ("server_forward_ms_per_photo", 10)]
         extra = (cell(row.get(k), w) for k, w in keys_widths)
@@ -193,6 +208,7 @@ def print_table(results: dict[str, Any]) -> None:
         )
     forward_b1 = results["reference"]["forward_b1_p50_ms"]
     print(f"(c1 500x375 alternates one POST and one bare batch-1 forward: forward p50 {forward_b1} ms)")
+    print("(cli cpu: the client's CPU per request, wrk's at every level, Python's for c1 500x375)")
     for name, row in rows:
         if row["failures"]:
             print(f"{name:>14} failures: {row['failures']}")
@@ -211,10 +227,9 @@ def print_table(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], help="levels (default 1 4 16 64)")
-    parser.add_argument(
-        "--requests-per-level", type=int, help="timed requests per level (default 40 x concurrency, at most 400)"
-    )
-    parser.add_argument("--warmup-per-level", type=int, help="untimed requests first (default: the concurrency)")
+    parser.add_argument("--seconds", type=int, default=20, help="timed seconds per level (default 20)")
+    parser.add_argument("--warmup-seconds", type=int, default=5, help="untimed seconds first (default 5)")
+    parser.add_argument("--reference-requests", type=int, default=40, help="timed POSTs of the c1 reference (40)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32], help="bare forward batches")
     parser.add_argument("--forward-reps", type=int, default=3, help="timed forwards per batch size (default 3)")
     parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
@@ -229,10 +244,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "load.json", help="JSON results")
     parser.add_argument("--plot", type=Path, default=RESULTS_DIR / "load.png", help="PNG plot")
     args = parser.parse_args()
-    if min(args.concurrency) < 1 or min(args.batch_sizes) < 1 or args.forward_reps < 1:
-        parser.error("concurrency, batch sizes and --forward-reps must be positive")
-    if args.requests_per_level is not None and args.requests_per_level < 2:
-        parser.error("--requests-per-level must be at least 2 to have quantiles")
+    if min(args.concurrency + args.batch_sizes + [args.forward_reps, args.seconds]) < 1 or args.warmup_seconds < 0:
+        parser.error("concurrency, batch sizes, --forward-reps and --seconds must be positive")
+    if args.reference_requests < 2:
+        parser.error("--reference-requests must be at least 2 to have quantiles")
     try:
         overrides = parse_env(args.env)
     except argparse.ArgumentTypeError as error:
@@ -241,9 +256,15 @@ def main() -> None:
 
     photos, origin = build_photos(args.sources, args.seed)
     load_before = load_average_1m()
-    run = measure(
-        photos, args.concurrency, args.requests_per_level, args.warmup_per_level, args.batch_sizes, args.forward_reps
+    plan = Plan(
+        levels=args.concurrency,
+        seconds=args.seconds,
+        warmup_s=args.warmup_seconds,
+        reference_requests=args.reference_requests,
+        batch_sizes=args.batch_sizes,
+        reps=args.forward_reps,
     )
+    run = measure(photos, plan)
     load_after = load_average_1m()
     ready = run.ready
     forward = {

@@ -12,22 +12,22 @@ One run measures three things:
 
 The cores here are shared with other machines' work and their speed drifts by tens of percent between runs,
 so nothing is compared across runs: both servers run at once (the idle one costs nothing), every level is
-driven by the load generator (bench/lib/load_generator.py) in rounds taken in turns, camserve then the
-peer, then the peer then camserve (as bench/compare.py), and a table of bare forwards is taken before the
-first level and after each, so the limit comes from the same minutes. Each level reports the medians over its rounds.
+driven by wrk (bench/lib/level.py, which reports wrk's own CPU per request beside the server's) for a fixed
+time in rounds taken in turns, camserve then the peer, then the peer then camserve (as bench/compare.py),
+and a table of bare forwards is taken before the first level and after each, so the limit comes from the
+same minutes. Each level reports the medians over its rounds.
 
 Run from the repository root, in the project's venv (with the ``bench`` extra, which brings LitServe)::
 
     python -m bench.serving                     # c1, c16, c64, 3 rounds each
-    python -m bench.serving --quick             # smoke run: c1 and c16, 1 round, few requests
-    python -m bench.serving --concurrency 1 4 16 64 --rounds 5
+    python -m bench.serving --quick             # smoke run: c1 and c16, 1 round of 5 s each
+    python -m bench.serving --concurrency 1 4 16 64 --rounds 5 --seconds 30
     python -m bench.serving --candidates onnxruntime:fp32 torch:fp32 torch:bf16
 
 Prints tables and writes bench/results/serving.json and bench/results/serving.png.
 """
 
 import argparse
-import asyncio
 import importlib.metadata
 import signal
 import subprocess
@@ -44,7 +44,7 @@ import httpx
 import psutil
 
 from bench.lib.forward import ForwardTimer, Table, mean_table
-from bench.lib.load_generator import CAMSERVE, LEVEL_MEDIANS, Endpoint, default_requests, run_level
+from bench.lib.level import LEVEL_MEDIANS, Endpoint, prepare, run_level
 from bench.lib.paths import REPOSITORY, RESULTS_DIR
 from bench.lib.photos import Photo, build_photos
 from bench.lib.plots import concurrency_plot
@@ -64,9 +64,9 @@ FULL_BATCH = MAX_BATCH_SIZE  # camserve's default CAMSERVE_BATCH_MAX_SIZE, and t
 BATCH_SIZES = [1, FULL_BATCH]
 SIDES = {"a": "camserve", "b": "peer"}  # the sides of measurement.turns, by name
 PEER_STOP_S = 30.0
-# What --concurrency, --rounds and --requests default to, in a full run and in a --quick smoke run.
-DEFAULTS: dict[str, Any] = {"concurrency": [1, 16, 64], "rounds": 3, "requests": None}
-QUICK: dict[str, Any] = {"concurrency": [1, 16], "rounds": 1, "requests": 32}
+# What --concurrency, --rounds, --seconds and --warmup-seconds default to, in a full run and in a --quick smoke run.
+DEFAULTS: dict[str, Any] = {"concurrency": [1, 16, 64], "rounds": 3, "seconds": 20, "warmup_seconds": 5}
+QUICK: dict[str, Any] = {"concurrency": [1, 16], "rounds": 1, "seconds": 5, "warmup_seconds": 2}
 
 
 Tables = dict[str, Table]  # per candidate, the bare forward at each batch size
@@ -87,15 +87,6 @@ class Limit:
 
     def mean(self) -> Tables:
         return {name: mean_table([table[name] for table in self.tables]) for name in self.timers}
-
-
-@dataclass(frozen=True)
-class Served:
-    """A running server as the load generator drives it; ``process`` is whose CPU time is counted."""
-
-    url: str
-    process: psutil.Process
-    endpoint: Endpoint
 
 
 @dataclass(frozen=True)
@@ -197,29 +188,19 @@ def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, se
         running_peer(Path(tmp), settings.weights_path, precision) as (peer_url, peer),
     ):
         servers = {
-            "camserve": Served(str(client.base_url), server_process(client), CAMSERVE),
-            "peer": Served(peer_url, peer, PEER),
+            "camserve": prepare(
+                Path(tmp) / "camserve-requests", str(client.base_url), server_process(client), photos, headers
+            ),
+            "peer": prepare(Path(tmp) / "peer-requests", peer_url, peer, photos, headers, PEER),
         }
         for concurrency in args.concurrency:
-            requests = args.requests or default_requests(concurrency)
             for index, side in turns(args.rounds):
-                served = servers[SIDES[side]]
-                level = asyncio.run(
-                    run_level(
-                        served.url,
-                        headers,
-                        photos,
-                        concurrency,
-                        requests,
-                        args.warmup or concurrency,
-                        served.process,
-                        served.endpoint,
-                    )
-                )
+                level = run_level(servers[SIDES[side]], concurrency, args.seconds, args.warmup_seconds)
                 rounds[SIDES[side]][concurrency].append(level)
                 print(
                     f"  c{concurrency} round {index} {SIDES[side]}: {level['throughput_rps']} req/s, "
-                    f"p50 {level['p50_ms']} ms, errors {level['errors']}",
+                    f"p50 {level['p50_ms']} ms, errors {level['errors']}, "
+                    f"client cpu {level['client_cpu_ms_per_request']} ms/request",
                     file=sys.stderr,
                 )
             limit.measure()
@@ -286,18 +267,19 @@ def print_tables(results: dict[str, Any]) -> None:
         f"JPEGs; {results['rounds']} rounds per level; {machine['cpu_model']}, "
         f"{machine_summary(results)}"
     )
-    side_heads = " ".join(f"{h:>8}" for h in ("req/s", "p50 ms", "p99 ms", "errors"))
-    print(f"{'':>5} {'camserve':^35}   {'peer':^35}   {'camserve/peer':^17}")
+    side_heads = " ".join(f"{h:>8}" for h in ("req/s", "p50 ms", "p99 ms", "errors", "cli cpu"))
+    print(f"{'':>5} {'camserve':^44}   {'peer':^44}   {'camserve/peer':^17}")
     print(f"{'level':>5} {side_heads}   {side_heads}   {'req/s':>8} {'p50':>8}")
     for level in results["levels"]:
         cells = []
         for side in ("camserve", "peer"):
             median = level[side]["median"]
             rate, p50, p99 = (cell(median[k], 8) for k in ("throughput_rps", "p50_ms", "p99_ms"))
-            cells.append(f"{rate} {p50} {p99} {median['errors']:8d}")
+            cells.append(f"{rate} {p50} {p99} {median['errors']:8d} {cell(median['client_cpu_ms_per_request'], 8, 2)}")
         ratios = f"{cell(level['throughput_camserve_over_peer'], 8, 2)} {cell(level['p50_camserve_over_peer'], 8, 2)}"
         print(f"{'c' + str(level['concurrency']):>5} {cells[0]}   {cells[1]}   {ratios}")
     limit = results["limit"]
+    print("cli cpu: wrk's own CPU, ms per request (the median over rounds)")
     print(f"bare forward (mean of {limit['tables']} tables, each the median of {limit['reps']}):")
     print(f"{'candidate':>18} {'b1 ms':>8} {f'b{FULL_BATCH} ms':>8} {f'b{FULL_BATCH} photos/s':>14}")
     for spec, candidate in limit["candidates"].items():
@@ -314,22 +296,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--candidates", nargs="+", default=CANDIDATES, metavar="RUNTIME:PRECISION")
     parser.add_argument("--concurrency", type=int, nargs="+", help="levels (default 1 16 64)")
     parser.add_argument("--rounds", type=int, help="rounds per server and level (default 3)")
-    parser.add_argument("--requests", type=int, help="timed requests per round (default 40 x concurrency, at most 400)")
-    parser.add_argument("--warmup", type=int, help="untimed requests before each round (default: the concurrency)")
+    parser.add_argument("--seconds", type=int, help="timed seconds per round (default 20)")
+    parser.add_argument("--warmup-seconds", type=int, help="untimed seconds before each round (default 5)")
     parser.add_argument("--forward-reps", type=int, default=3, help="timed forwards per batch size (default 3)")
     parser.add_argument("--sources", type=int, default=5, help="source photos per class (default 5)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="smoke run: c1 and c16, 1 round, 32 requests per round")
+    parser.add_argument("--quick", action="store_true", help="smoke run: c1 and c16, 1 round of 5 s each")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "serving.json", help="JSON results")
     parser.add_argument("--plot", type=Path, default=RESULTS_DIR / "serving.png", help="PNG plot")
     args = parser.parse_args()
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if min(args.concurrency) < 1 or args.rounds < 1 or args.forward_reps < 1:
-        parser.error("concurrency, --rounds and --forward-reps must be positive")
-    if args.requests is not None and args.requests < 2:
-        parser.error("--requests must be at least 2 to have quantiles")
+    if min(args.concurrency) < 1 or args.rounds < 1 or args.forward_reps < 1 or args.seconds < 1:
+        parser.error("concurrency, --rounds, --forward-reps and --seconds must be positive")
+    if args.warmup_seconds < 0:
+        parser.error("--warmup-seconds must not be negative")
     if any(":" not in spec for spec in args.candidates):
         parser.error("--candidates are RUNTIME:PRECISION, e.g. torch:bf16")
     return args
@@ -348,7 +330,8 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "rounds": args.rounds,
-        "requests_per_round": {c: args.requests or default_requests(c) for c in args.concurrency},
+        "seconds_per_round": args.seconds,
+        "warmup_seconds": args.warmup_seconds,
         "photos": {"origin": origin, "count": len(photos)},
         "camserve": served.camserve,
         "peer": {

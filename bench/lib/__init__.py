@@ -3,7 +3,8 @@
 - ``paths``: the repository, the results folder and the photos the benchmarks read;
 - ``server``: a real ``camserve serve`` subprocess, its process and CPU time, the settings it is started with;
 - ``photos``: test JPEGs, real where the catsdogs photos are present, generated otherwise;
-- ``load_generator``: concurrent uploads, their outcomes and one level's figures;
+- ``level``: one concurrency level against a running server, driven by wrk (``wrk``, and its Lua script);
+- ``load_generator``: concurrent uploads from Python, for the benchmarks that need every answer;
 - ``forward``: the bare forward a server is measured against;
 - ``stage_costs``: sequential POSTs and the server's own stage times, from /metrics;
 - ``stored_result``: a result as the service stores it, for timing the store alone;

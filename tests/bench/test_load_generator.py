@@ -1,5 +1,5 @@
-"""The load generator against a small aiohttp server that counts what reaches it: how many requests are in
-flight, which photos arrive, and what a level reports from the answers and from /metrics."""
+"""The Python load generator against a small aiohttp server that counts what reaches it: how many requests are
+in flight, which photos arrive, and what is summarised from the answers."""
 
 import asyncio
 import time
@@ -9,32 +9,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
 import pytest
 from aiohttp import web
 
-from bench.lib.load_generator import (
-    CAMSERVE,
-    Endpoint,
-    Outcome,
-    drive,
-    quantiles_ms,
-    run_level,
-    send_all,
-    summarise,
-    uploads,
-)
+from bench.lib.load_generator import Outcome, drive, quantiles_ms, send_all, summarise, uploads
 from bench.lib.photos import Photo
 from bench.lib.server import free_port
 from tests.support.aio import run_in_own_loop
 
 PHOTOS = [Photo(f"photo{i}", 8, 8, bytes([i]) * 100) for i in range(5)]
-FORWARD_S = 0.01  # what each request adds to the fake server's forward seconds
 
 
 @dataclass
 class FakeServer:
-    """Answers uploads after a short wait, as camserve does (201 with timings) or as a peer (200, bare)."""
+    """Answers uploads after a short wait, as camserve does (201 with timings) or refusing them (bare)."""
 
     status: int = 201
     in_flight: int = 0
@@ -54,25 +42,11 @@ class FakeServer:
             return web.json_response({"timings": {"inference_ms": 7.5}}, status=201)
         return web.json_response({}, status=self.status)
 
-    async def metrics(self, _: web.Request) -> web.Response:
-        """Every request as a forward of a batch of 2, as camserve's histograms would count it."""
-        requests = len(self.received)
-        lines = [
-            "# TYPE camserve_inference_batch_size histogram",
-            f"camserve_inference_batch_size_count {requests}",
-            f"camserve_inference_batch_size_sum {2 * requests}",
-            "# TYPE camserve_inference_seconds histogram",
-            f"camserve_inference_seconds_sum {FORWARD_S * requests}",
-            "",
-        ]
-        return web.Response(text="\n".join(lines), content_type="text/plain")
-
 
 @asynccontextmanager
-async def serving(server: FakeServer, path: str = "/predictions") -> AsyncIterator[str]:
+async def serving(server: FakeServer) -> AsyncIterator[str]:
     app = web.Application()
-    app.router.add_post(path, server.upload)
-    app.router.add_get("/metrics", server.metrics)
+    app.router.add_post("/predictions", server.upload)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -114,31 +88,16 @@ def test_send_all_starts_nothing_after_its_deadline() -> None:
     assert server.received == []
 
 
-def test_a_peer_endpoint_counts_its_own_success_and_has_no_server_timings() -> None:
-    server = FakeServer(status=200)
-    peer = Endpoint(path="/predict", success="200", camserve=False)
+def test_a_refusal_is_an_error_with_no_server_timings() -> None:
+    server = FakeServer(status=503)
 
     async def scenario() -> None:
-        async with serving(server, "/predict") as url, uploads(url, {}, 2) as session:
-            outcomes = await drive(session, PHOTOS, 2, 4, peer)
-        figures = summarise(outcomes, 1.0, peer.success)
-        assert (figures["throughput_rps"], figures["errors"], figures["server_inference_mean_ms"]) == (4.0, 0, None)
+        async with serving(server) as url, uploads(url, {}, 2) as session:
+            outcomes = await drive(session, PHOTOS, 2, 4)
+        figures = summarise(outcomes, 1.0)
+        assert (figures["throughput_rps"], figures["status_503"], figures["server_inference_mean_ms"]) == (0.0, 4, None)
 
     run(scenario)
-
-
-def test_a_level_reports_batches_and_the_forward_per_photo_from_metrics() -> None:
-    server = FakeServer()
-
-    async def scenario() -> None:
-        async with serving(server) as url:
-            level = await run_level(url, {}, PHOTOS, 2, 10, 4, psutil.Process(), CAMSERVE)
-        assert (level["concurrency"], level["warmup"], level["requests"], level["errors"]) == (2, 4, 10, 0)
-        assert level["batch_mean"] == 2.0  # only the timed requests' change counts, not the warm-up's
-        assert level["server_forward_ms_per_photo"] == pytest.approx(1000.0 * FORWARD_S / 2)
-
-    run(scenario)
-    assert len(server.received) == 14
 
 
 def test_transport_errors_are_errors_by_name() -> None:
