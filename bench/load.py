@@ -208,7 +208,7 @@ def print_table(results: dict[str, Any]) -> None:
         )
     forward_b1 = results["reference"]["forward_b1_p50_ms"]
     print(f"(c1 500x375 alternates one POST and one bare batch-1 forward: forward p50 {forward_b1} ms)")
-    print("(cli cpu: the client's CPU per request, wrk's at every level, Python's for c1 500x375)")
+    print("(cli cpu: wrk's own CPU per request, at every level but c1 500x375, which Python sends)")
     for name, row in rows:
         if row["failures"]:
             print(f"{name:>14} failures: {row['failures']}")
