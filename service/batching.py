@@ -5,7 +5,8 @@ the inference thread, and hands each caller its own result. Requests that arrive
 up and form the next batch, so under load batches grow by themselves. Before a batch goes, the loop waits
 up to ``max_wait_s`` for photos still being decoded (see ``arriving``), and for nothing else: a lone
 request never waits for company that is not on its way. A full queue refuses at once (``Overloaded``)
-instead of letting latency grow without bound.
+instead of letting latency grow without bound. With ``max_in_flight`` above 1 (a runtime with lanes:
+``camserve.models.selection.lanes``), a full batch may start beside the running ones, on a thread of its own.
 """
 
 import asyncio
@@ -44,6 +45,7 @@ class DynamicBatcher:
         max_wait_s: float,
         max_queue: int,
         observe_queue_wait: Callable[[float], None] = lambda _seconds: None,
+        max_in_flight: int = 1,
     ) -> None:
         self._forward = forward
         self._observe_queue_wait = observe_queue_wait
@@ -52,6 +54,9 @@ class DynamicBatcher:
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
         self._loop_task: asyncio.Task[None] | None = None
+        self.max_in_flight = max_in_flight
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()  # a photo queued or a forward ended: what ``_turn`` waits for
         self._arriving = 0
         self._stopped = False
 
@@ -60,9 +65,10 @@ class DynamicBatcher:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+        running = [task for task in (self._loop_task, *self._in_flight) if task is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
@@ -101,6 +107,7 @@ class DynamicBatcher:
         queued_at = time.perf_counter()
         for pixels, future in zip(views, futures, strict=True):
             self._queue.put_nowait(_Pending(pixels, future, queued_at))
+        self._changed.set()
         return list(await asyncio.gather(*futures))
 
     async def _gather(self) -> list[_Pending]:
@@ -122,26 +129,42 @@ class DynamicBatcher:
         return [p for p in batch if not p.future.cancelled()]
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            await self._turn()
             batch = await self._gather()
             if not batch:
                 continue
-            started = time.perf_counter()
+            self._in_flight.add(asyncio.create_task(self._forward_batch(batch), name="camserve-forward"))
+
+    async def _turn(self) -> None:
+        """Until a batch may go: no forward running; or, with lanes, a lane free and a full batch waiting for it
+        (a batch that is not full waits for the running ones, and goes alone on every core)."""
+        while len(self._in_flight) >= self.max_in_flight or (
+            self._in_flight and self._queue.qsize() < self.max_batch_size
+        ):
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _forward_batch(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        for pending in batch:
+            self._observe_queue_wait(started - pending.queued_at)
+        try:
+            predictions = await loop.run_in_executor(self._executor, self._forward, [p.pixels for p in batch])
+        except asyncio.CancelledError:  # stopped mid-forward: its callers must hear so, not wait forever
             for pending in batch:
-                self._observe_queue_wait(started - pending.queued_at)
-            try:
-                predictions = await loop.run_in_executor(self._executor, self._forward, [p.pixels for p in batch])
-            except asyncio.CancelledError:  # stopped mid-forward: its callers must hear so, not wait forever
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(ShuttingDown("the service is shutting down"))
-                raise
-            except Exception as error:  # one bad batch must not stop the loop; its callers get the error
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(error)
-                continue
-            for pending, prediction in zip(batch, predictions, strict=True):
                 if not pending.future.done():
-                    pending.future.set_result(prediction)
+                    pending.future.set_exception(ShuttingDown("the service is shutting down"))
+            raise
+        except Exception as error:  # one bad batch must not stop the batcher; its callers get the error
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            return
+        finally:
+            self._in_flight.discard(asyncio.current_task())
+            self._changed.set()
+        for pending, prediction in zip(batch, predictions, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(prediction)

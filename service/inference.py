@@ -1,7 +1,7 @@
-"""Runs forwards off the event loop, on one dedicated thread, batching concurrent requests."""
+"""Runs forwards off the event loop, on one dedicated thread (one per lane), batching concurrent requests."""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 
@@ -9,19 +9,27 @@ import numpy as np
 
 from camserve.models.inference.predictor import Prediction, Predictor, warm_up
 from camserve.models.inference.tta import average_mirror_views, mirror_views
+from camserve.models.selection.lanes import LanedPredictor
 from camserve.service.batching import DynamicBatcher
 from camserve.service.metrics import Metrics, Stage
 
 
 class InferenceEngine:
-    """One inference thread fed by a dynamic batcher: one forward at a time, the event loop never waits."""
+    """One inference thread fed by a dynamic batcher: one forward at a time (or one per lane, for full batches,
+    where the runtime has lanes), and the event loop never waits."""
 
     def __init__(
         self, predictor: Predictor, metrics: Metrics, max_batch_size: int, max_wait_s: float, max_queue: int
     ) -> None:
         self.predictor = predictor
         self._metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camserve-inference")
+        # Full batches go side by side where the runtime has lanes and they paid on this machine.
+        self.lanes = 1
+        self._forward_full: Callable[[np.ndarray], list[Prediction]] = predictor.predict
+        if isinstance(predictor, LanedPredictor) and predictor.lanes > 1:
+            self.lanes = predictor.lanes
+            self._forward_full = predictor.predict_in_lane
+        self._executor = ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="camserve-inference")
         self.batcher = DynamicBatcher(
             self._forward,
             self._executor,
@@ -29,6 +37,7 @@ class InferenceEngine:
             max_wait_s,
             max_queue,
             observe_queue_wait=lambda seconds: metrics.observe(Stage.queue_wait, seconds),
+            max_in_flight=self.lanes,
         )
         self.ready = False
         # The class maps' (rows, columns), known from the warm-up's forward; None before it.
@@ -63,7 +72,8 @@ class InferenceEngine:
     def _forward(self, inputs: list[np.ndarray]) -> list[Prediction]:
         """Stack on the inference thread too, keeping the copy off the event loop."""
         started = time.perf_counter()
-        predictions = self.predictor.predict(np.stack(inputs))
+        forward = self._forward_full if len(inputs) == self.batcher.max_batch_size else self.predictor.predict
+        predictions = forward(np.stack(inputs))
         elapsed = time.perf_counter() - started
         model = self.predictor.metadata.name
         self._metrics.inference_latency.labels(model).observe(elapsed)

@@ -180,6 +180,9 @@ class Readiness(BaseModel):
     backend: str
     device: str
     precision: str
+    inference_lanes: int = Field(
+        description="Full batches forwarded side by side under load (CAMSERVE_INFERENCE_LANES); 1: one at a time."
+    )
     runtime_selection: RuntimeSelection
     storage: Storage
     warnings: list[str]

@@ -7,6 +7,7 @@
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,13 @@ class Settings(ModelSettings):
         2.0, ge=0.0, le=1000.0, description="Longest a batch waits for photos still being decoded to join it."
     )
     queue_max: int = Field(128, ge=1, description="Photos waiting for the model before new ones get 503.")
+    inference_lanes: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
+        "auto",
+        description="Full batches forwarded side by side under load, each in a single-threaded lane (OpenVINO's "
+        "streams; other runtimes run one at a time). 'auto': on the first start, full batches are timed both ways "
+        "on this machine and lanes (one per usable core) serve only where they were faster (cached); 1: one "
+        "forward at a time on every core. A batch smaller than full always runs alone on every core.",
+    )
     keep_alive_s: int = Field(
         75, gt=0, description="Idle keep-alive connections are closed after this; longer than clients' idle time."
     )
@@ -174,7 +182,7 @@ class Settings(ModelSettings):
     def runtime_requests(self) -> list[RuntimeRequest]:
         """One per served model, the default first. An extra model's precision is ``auto``: a precision named for
         the default model may not exist, or not have passed the accuracy gate, for another checkpoint."""
-        default = self.runtime_request()
+        default = replace(self.runtime_request(), lanes=self.inference_lanes)
         return [default, *(replace(default, weights_path=path, precision="auto") for path in self.extra_weights)]
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ import pkgutil
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from camserve.models.inference.predictor import DeviceChoice, PrecisionChoice, Predictor
 
@@ -39,7 +39,7 @@ AUTO = "auto"
 class RuntimeRequest:
     """What the settings ask of a runtime. ``device`` and ``precision`` may be ``auto``; a runtime that
     cannot honour them raises ``RuntimeError`` saying why. ``batch_size`` is the largest batch the caller
-    will forward: what ``auto`` times a full batch at."""
+    will forward: what ``auto`` times a full batch at. A runtime without lanes ignores ``lanes``."""
 
     weights_path: Path
     device: DeviceChoice = "auto"
@@ -47,6 +47,9 @@ class RuntimeRequest:
     cache_dir: Path = Path("var/onnx")
     batch_size: int = 8
     choice_cache_dir: Path = Path("var/runtime-choice")  # where auto keeps its timings; must be writable
+    # Forwards a runtime may run side by side, each in its own single-threaded lane, for full batches under load
+    # (``camserve.models.selection.lanes``): 1 runs one forward at a time on every core; ``auto`` measures.
+    lanes: int | Literal["auto"] = 1
 
 
 @cache

@@ -7,6 +7,8 @@ slower than fp32); it is served when asked for, and chosen by ``auto`` only once
 """
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from camserve.models.inference.predictor import Precision, Prediction, calibrate
 from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.runtimes import AUTO, RuntimeRequest
 from camserve.models.selection.hardware import usable_cores
+from camserve.models.selection.lanes import choose_lanes, measure_lanes
 
 __all__ = ["PRECISIONS", "OpenVinoPredictor", "compile_for_cpu", "gated_int8", "load", "native_bf16"]
 
@@ -32,42 +35,108 @@ def native_bf16(core: openvino.Core) -> bool:
 
 
 def compile_for_cpu(
-    core: openvino.Core, graph: Path | openvino.Model, precision: Precision, threads: int
+    core: openvino.Core, graph: Path | openvino.Model, precision: Precision, threads: int, streams: int = 1
 ) -> openvino.CompiledModel:
     """The graph (a file, or one in memory) compiled as every camserve runtime runs: one request at a time
-    on ``threads`` cores (the batcher makes the batches), in ``precision``. Said outright: OpenVINO's own
-    default on a CPU with native bf16 is bf16, which would run fp32 and int8 graphs' float layers in bf16."""
+    on ``threads`` cores (the batcher makes the batches), in ``precision``; or, with ``streams`` above 1, as
+    that many lanes sharing the cores, one request each (``camserve.models.selection.lanes``). Said outright:
+    OpenVINO's own default on a CPU with native bf16 is bf16, which would run fp32 and int8 graphs' float
+    layers in bf16."""
     config = {
         "INFERENCE_PRECISION_HINT": _INFERENCE_PRECISION[precision],
-        "PERFORMANCE_HINT": "LATENCY",
-        "NUM_STREAMS": "1",
+        "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT",
+        "NUM_STREAMS": str(streams),
         "INFERENCE_NUM_THREADS": str(threads),
     }
     return core.compile_model(graph if isinstance(graph, openvino.Model) else core.read_model(graph), "CPU", config)
 
 
 class OpenVinoPredictor:
-    """One compiled model and one infer request; ``predict`` is safe to call from any thread."""
+    """One compiled model and one infer request, and optionally ``lanes`` more requests on a model compiled as
+    that many streams; ``predict`` and ``predict_in_lane`` are safe to call from any thread."""
 
     runtime = "openvino"
     device = "cpu"
     hook_count = 0  # no hooks: the maps are a graph output
 
-    def __init__(self, compiled: openvino.CompiledModel, metadata: ModelMetadata, precision: Precision) -> None:
+    def __init__(
+        self,
+        compiled: openvino.CompiledModel,
+        metadata: ModelMetadata,
+        precision: Precision,
+        lanes: openvino.CompiledModel | None = None,
+    ) -> None:
         self.metadata = metadata
         self.precision: Precision = precision
         self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in OUTPUT_NAMES]
-        self._lock = threading.Lock()
+        self.lanes = 1 if lanes is None else int(lanes.get_property("NUM_STREAMS"))
+        self._free_lanes: list[openvino.InferRequest] = (
+            [] if lanes is None else [lanes.create_infer_request() for _ in range(self.lanes)]
+        )
+        self._lane_outputs = self._outputs if lanes is None else [lanes.output(name) for name in OUTPUT_NAMES]
+        self._cores = _CoreShare(self.lanes)
 
     def predict(self, batch: np.ndarray) -> list[Prediction]:
+        """One forward on every core, alone: no lane runs meanwhile."""
         check_batch(batch)
-        images = np.ascontiguousarray(batch, dtype=np.float32)
-        with self._lock:  # one forward at a time: they share the cores
-            results = self._request.infer({INPUT_NAME: images})
-            log_probs, maps = (np.array(results[output], dtype=np.float32) for output in self._outputs)
+        with self._cores.alone():
+            return self._infer(self._request, self._outputs, batch)
+
+    def predict_in_lane(self, batch: np.ndarray) -> list[Prediction]:
+        """One forward in a free lane, beside the others; ``predict`` itself where there are no lanes."""
+        check_batch(batch)
+        if not self._free_lanes:
+            return self.predict(batch)
+        with self._cores.lane():
+            request = self._free_lanes.pop()
+            try:
+                return self._infer(request, self._lane_outputs, batch)
+            finally:
+                self._free_lanes.append(request)
+
+    def _infer(
+        self, request: openvino.InferRequest, outputs: list[openvino.ConstOutput], batch: np.ndarray
+    ) -> list[Prediction]:
+        results = request.infer({INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)})
+        log_probs, maps = (np.array(results[output], dtype=np.float32) for output in outputs)
         probabilities = calibrated_probabilities(log_probs, self.metadata.temperature)
         return [Prediction(p, m) for p, m in zip(probabilities, maps, strict=True)]
+
+
+class _CoreShare:
+    """Who runs on the cores: one forward alone on all of them, or up to ``lanes`` lanes side by side, never both
+    (an alone forward's threads beside a lane's would ask for more threads than there are cores)."""
+
+    def __init__(self, lanes: int) -> None:
+        self._lanes = lanes
+        self._changed = threading.Condition()
+        self._alone = False
+        self._in_lanes = 0
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone and not self._in_lanes)
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+    @contextmanager
+    def lane(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone and self._in_lanes < self._lanes)
+            self._in_lanes += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_lanes -= 1
+                self._changed.notify_all()
 
 
 def load(request: RuntimeRequest) -> OpenVinoPredictor:
@@ -82,7 +151,18 @@ def load(request: RuntimeRequest) -> OpenVinoPredictor:
     metadata = load_metadata(request.weights_path)  # first: a missing or bad checkpoint fails in its words
     model_path = gated_int8(request.weights_path) if precision == "int8" else None
     model_path = model_path or cached_onnx_export(request.weights_path, request.cache_dir)
-    return OpenVinoPredictor(compile_for_cpu(core, model_path, precision, usable_cores()), metadata, precision)
+    cores = usable_cores()
+    one_forward = compile_for_cpu(core, model_path, precision, cores)
+
+    def with_lanes(count: int) -> OpenVinoPredictor:
+        lanes = compile_for_cpu(core, model_path, precision, cores, streams=count) if count > 1 else None
+        return OpenVinoPredictor(one_forward, metadata, precision, lanes)
+
+    def measure() -> tuple[float, float]:
+        return measure_lanes(with_lanes(cores), request.batch_size)
+
+    choice = choose_lanes(request, "openvino", precision, cores, measure)
+    return with_lanes(choice.lanes)
 
 
 def gated_int8(weights_path: Path) -> Path:

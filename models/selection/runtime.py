@@ -33,7 +33,7 @@ from camserve.models.metadata import load_metadata
 from camserve.models.runtimes import AUTO, RuntimeRequest, check_runtime_name, runtime_names
 from camserve.models.selection.hardware import cpu_flags, cpu_model_name, cuda_available, precision_flags, usable_cores
 
-__all__ = ["Measurement", "RuntimeChoice", "choose_runtime", "measure_runtime"]
+__all__ = ["Measurement", "RuntimeChoice", "choice_cache_path", "choose_runtime", "measure_runtime"]
 
 log = logging.getLogger("camserve")
 
@@ -110,7 +110,7 @@ def choose_runtime(choice: str, request: RuntimeRequest) -> RuntimeChoice:
 
 def _measured_choice(request: RuntimeRequest) -> RuntimeChoice:
     load_metadata(request.weights_path)  # first: a missing or bad checkpoint fails in its words, not in a timing
-    cache_path = _cache_path(request)
+    cache_path = choice_cache_path(request)
     try:
         return replace(RuntimeChoice.from_dict(json.loads(cache_path.read_text())), source="cached")
     except (OSError, ValueError, KeyError, TypeError):
@@ -179,17 +179,20 @@ def _library_versions() -> dict[str, str | None]:
     return versions
 
 
-def _cache_path(request: RuntimeRequest) -> Path:
-    """Keyed by everything that can change the answer: the machine (model, every flag, cores), the weights,
-    the gate record (which reduced precisions are eligible), the libraries, the batch size asked for."""
+def choice_cache_path(request: RuntimeRequest, **more: str) -> Path:
+    """Where a choice measured for ``request`` on this machine is kept: the runtime's, or with ``more`` another
+    choice made for it (``camserve.models.selection.lanes``). Keyed by everything that can change the answer: the
+    machine (model, every flag, cores), the weights, the gate record (which reduced precisions are eligible), the
+    libraries, the batch size asked for, and ``more``."""
     record = gate_record_path(request.weights_path)
-    key = {
+    key: dict[str, Any] = {
         "machine": [platform.machine(), cpu_model_name(), sorted(cpu_flags()), usable_cores()],
         "weights": file_sha256(request.weights_path),
         "gate": file_sha256(record) if record.exists() else None,
         "libraries": _library_versions(),
         "precision": request.precision,
         "batch_size": request.batch_size,
+        **more,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return Path(request.choice_cache_dir) / f"{digest}.json"

@@ -48,6 +48,7 @@ async def readiness(state: AppState) -> Readiness:
         backend=default.engine.predictor.runtime,
         device=str(default.engine.predictor.device),
         precision=default.engine.predictor.precision,
+        inference_lanes=default.engine.lanes,
         runtime_selection=runtime_selection(default.runtime),
         storage=storage,
         warnings=warnings,

@@ -202,3 +202,84 @@ def test_views_of_one_photo_share_a_forward_or_are_all_refused() -> None:
     assert tags == [1.0, 2.0]
     assert sizes[0] == 2
     assert left == 1
+
+
+def overlap_forward(
+    running: list[int], most: list[int], sizes: list[int]
+) -> Callable[[list[np.ndarray]], list[Prediction]]:
+    """A stand-in model that notes how many forwards run at once (``most``) and each batch's size."""
+    lock = threading.Lock()
+
+    def forward(batch: list[np.ndarray]) -> list[Prediction]:
+        with lock:
+            running[0] += 1
+            most.append(running[0])
+            sizes.append(len(batch))
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return echo_forward([])(batch)
+
+    return forward
+
+
+def run_with_lanes(forward: Callable, body: Callable, lanes: int) -> object:
+    async def main() -> object:
+        with ThreadPoolExecutor(max_workers=lanes) as executor:
+            batcher = DynamicBatcher(forward, executor, 4, 0.01, 64, max_in_flight=lanes)
+            batcher.start()
+            try:
+                return await body(batcher)
+            finally:
+                await batcher.stop()
+
+    return run_in_own_loop(main())
+
+
+def test_with_lanes_full_batches_run_side_by_side_and_keep_their_results() -> None:
+    running, most, sizes = [0], [], []
+
+    async def body(batcher: DynamicBatcher) -> list[Prediction]:
+        return await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(16)))
+
+    results = run_with_lanes(overlap_forward(running, most, sizes), body, lanes=2)
+    assert [float(r.probabilities[0]) for r in results] == [float(i) for i in range(16)]
+    assert max(most) == 2
+    assert sizes == [4, 4, 4, 4]
+
+
+def test_with_lanes_a_batch_that_is_not_full_waits_and_runs_alone() -> None:
+    """Beside a running forward only a full batch starts; three photos wait for it, then go as one batch."""
+    running, most, sizes = [0], [], []
+
+    async def body(batcher: DynamicBatcher) -> list[Prediction]:
+        first = asyncio.ensure_future(batcher.submit(tagged(0)))
+        await asyncio.sleep(0.01)  # the first photo's forward is running
+        rest = [batcher.submit(tagged(i)) for i in (1, 2, 3)]
+        return [await first, *await asyncio.gather(*rest)]
+
+    results = run_with_lanes(overlap_forward(running, most, sizes), body, lanes=2)
+    assert [float(r.probabilities[0]) for r in results] == [0.0, 1.0, 2.0, 3.0]
+    assert max(most) == 1
+    assert sizes == [1, 3]
+
+
+def test_with_lanes_stopping_tells_every_caller_in_flight() -> None:
+    release = threading.Event()
+
+    def forward(batch: list[np.ndarray]) -> list[Prediction]:
+        release.wait(5)
+        return echo_forward([])(batch)
+
+    async def main() -> list[BaseException | Prediction]:
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            batcher = DynamicBatcher(forward, executor, 2, 0.0, 64, max_in_flight=2)
+            batcher.start()
+            calls = [asyncio.ensure_future(batcher.submit(tagged(i))) for i in range(4)]
+            await asyncio.sleep(0.05)  # two full batches in flight, side by side
+            await batcher.stop()
+            release.set()
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = run_in_own_loop(main())
+    assert [type(outcome) for outcome in outcomes] == [ShuttingDown] * 4

@@ -1,6 +1,8 @@
-"""The memory budget's size: as set, or derived from the memory limit less what the process needs besides."""
+"""The memory budget's size: as set, or derived from the memory limit less what the process needs besides; the
+inference lanes: measured by default, or a positive count."""
 
 import pytest
+from pydantic import ValidationError
 
 from camserve.service import settings as settings_module
 from camserve.service.settings import MEMORY_AT_REST_BYTES, MIB, MIN_MEMORY_BUDGET_BYTES, Settings
@@ -22,3 +24,16 @@ def test_a_small_container_still_gets_the_least_budget(monkeypatch: pytest.Monke
     """Large photos are then refused (413), small ones still served."""
     monkeypatch.setattr(settings_module, "memory_limit_bytes", lambda: 512 * MIB)
     assert Settings().memory_budget() == MIN_MEMORY_BUDGET_BYTES
+
+
+def test_lanes_are_measured_by_default_and_reach_every_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {request.lanes for request in Settings().runtime_requests()} == {"auto"}
+    monkeypatch.setenv("CAMSERVE_INFERENCE_LANES", "2")
+    assert {request.lanes for request in Settings().runtime_requests()} == {2}
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_lanes_are_a_positive_count_or_auto(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CAMSERVE_INFERENCE_LANES", value)
+    with pytest.raises(ValidationError, match="inference_lanes"):
+        Settings()

@@ -3,6 +3,7 @@ CPU has it and in the shipped int8 graph, int8 only where the gate passed that v
 and clear refusals for what it cannot do."""
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,34 @@ def test_int8_that_failed_the_gate_is_refused(weights_copy: Path) -> None:
     path.write_text(path.read_text().replace('"failures": []', '"failures": ["label agreement < 0.995"]', 1))
     with pytest.raises(RuntimeError, match="failed the accuracy gate"):
         load(int8_request(weights_copy))
+
+
+@pytest.fixture(scope="module")
+def two_lanes(shipped_onnx_cache: Path) -> OpenVinoPredictor:
+    request = RuntimeRequest(SHIPPED_WEIGHTS, device="cpu", precision="fp32", cache_dir=shipped_onnx_cache, lanes=2)
+    return load(request)
+
+
+def test_a_lane_gives_the_answers_of_one_forward_on_every_core(two_lanes: OpenVinoPredictor) -> None:
+    assert two_lanes.lanes == 2
+    batch = random_batch(4, two_lanes.metadata.input_size)
+    for in_lane, alone in zip(two_lanes.predict_in_lane(batch), two_lanes.predict(batch), strict=True):
+        np.testing.assert_allclose(in_lane.probabilities, alone.probabilities, atol=1e-5)
+        np.testing.assert_allclose(in_lane.class_maps, alone.class_maps, atol=1e-4)
+
+
+def test_from_many_threads_each_caller_gets_its_own_answers_whichever_way_it_went(two_lanes: OpenVinoPredictor) -> None:
+    """Every caller gets its own batch's answers back, whichever way it went, from many threads at once."""
+    side = two_lanes.metadata.input_size
+    batches = [random_batch(2, side, seed) for seed in range(6)]
+    expected = [[p.label_index() for p in two_lanes.predict(batch)] for batch in batches]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ways = [two_lanes.predict_in_lane if i % 2 else two_lanes.predict for i in range(6)]
+        answers = list(pool.map(lambda way, batch: way(batch), ways, batches))
+    assert [[p.label_index() for p in answer] for answer in answers] == expected
+
+
+def test_one_lane_is_one_forward_on_every_core(fp32: OpenVinoPredictor) -> None:
+    batch = random_batch(2, fp32.metadata.input_size)
+    assert fp32.lanes == 1
+    assert [p.label_index() for p in fp32.predict_in_lane(batch)] == [p.label_index() for p in fp32.predict(batch)]

@@ -92,7 +92,7 @@ def test_the_first_timing_says_what_it_does_as_it_goes(
         "camserve: timing runtime 3 of 3: torch",
         "camserve: torch:fp32 1.0 ms single, 6.0 ms/photo at batch 4",
         "camserve: chose openvino:fp32, the fastest per photo at batch 4 (timed in 0 s); cached in "
-        f"{selection._cache_path(request_for)}, so later starts on this machine skip the timing",
+        f"{selection.choice_cache_path(request_for)}, so later starts on this machine skip the timing",
     ]
     caplog.clear()
     monkeypatch.setattr(selection, "_measure_in_subprocess", no_measuring)
@@ -102,11 +102,11 @@ def test_the_first_timing_says_what_it_does_as_it_goes(
 
 
 def test_a_new_gate_record_or_batch_size_is_measured_afresh(request_for: RuntimeRequest) -> None:
-    before = selection._cache_path(request_for)
-    assert selection._cache_path(replace(request_for, batch_size=8)) != before
+    before = selection.choice_cache_path(request_for)
+    assert selection.choice_cache_path(replace(request_for, batch_size=8)) != before
     GateRecord(file_sha256(request_for.weights_path), {}).write(gate_record_path(request_for.weights_path))
     try:
-        assert selection._cache_path(request_for) != before
+        assert selection.choice_cache_path(request_for) != before
     finally:
         gate_record_path(request_for.weights_path).unlink()
 
