@@ -1,4 +1,4 @@
-"""How camserve serves beside the limit and beside a peer, on the same photos in the same minutes.
+"""How camserve serves beside the limit and beside two peers, on the same photos in the same minutes.
 
 One run measures three things:
 
@@ -7,13 +7,16 @@ One run measures three things:
   the runtime refuses (bf16 without native bf16, int8 not offered, or one that would quietly run another
   precision) is skipped, with its reason;
 - camserve: a real ``camserve serve`` subprocess with default settings, ``POST /predictions``;
-- the peer: LitServe 0.2.19 serving the same checkpoint with a plain torch handler (bench/peer_litserve.py),
-  in torch fp32 or bf16, whichever ran a batch of 8 faster in this run's first bare-forward table.
+- two peers, LitServe 0.2.19 handlers written from the libraries' docs (bench/peer_litserve.py): ``litserve-torch``
+  serves the checkpoint with a plain torch handler, in torch fp32 or bf16, whichever ran a batch of 8 faster in
+  this run's first bare-forward table; ``litserve-int8`` runs the very int8 graph camserve serves, compiled as
+  camserve compiles it, so camserve over it is what the serving layer gives, and camserve over the torch peer is
+  that and the runtime together. Without a gated int8 graph, the int8 peer is skipped, with its reason.
 
 The cores here are shared with other machines' work and their speed drifts by tens of percent between runs,
-so nothing is compared across runs: both servers run at once (the idle one costs nothing), every level is
+so nothing is compared across runs: all the servers run at once (the idle ones cost nothing), every level is
 driven by wrk (bench/lib/level.py, which reports wrk's own CPU per request beside the server's) for a fixed
-time in rounds taken in turns, camserve then the peer, then the peer then camserve (as bench/compare.py),
+time in rounds taken in turns, camserve then each peer, then the other way round (as bench/compare.py),
 and a table of bare forwards is taken before the first level and after each, so the limit comes from the
 same minutes. Each level reports the medians over its rounds.
 
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,15 +57,18 @@ from bench.peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 from camserve.models.inference.predictor import Precision, warm_up
 from camserve.models.runtimes import RuntimeRequest, load_predictor
+from camserve.models.runtimes.openvino import gated_int8
 from camserve.service.settings import Settings
 
 PEER_MODULE = "bench.peer_litserve"
 PEER = Endpoint(path="/predict", success="200", camserve=False)  # LitServe's default path; it answers 200
 PRECISIONS: dict[str, Precision] = {name: name for name in get_args(Precision)}
 CANDIDATES = ["onnxruntime:fp32", "openvino:fp32", "openvino:bf16", "openvino:int8", "torch:fp32", "torch:bf16"]
-FULL_BATCH = MAX_BATCH_SIZE  # camserve's default CAMSERVE_BATCH_MAX_SIZE, and the peer's
+FULL_BATCH = MAX_BATCH_SIZE  # camserve's default CAMSERVE_BATCH_MAX_SIZE, and the peers'
 BATCH_SIZES = [1, FULL_BATCH]
-SIDES = {"a": "camserve", "b": "peer"}  # the sides of measurement.turns, by name
+PEER_RUNTIMES = {"litserve-torch": "torch", "litserve-int8": "openvino-int8"}  # each peer's --runtime, by side
+PEER_NAMES = {"litserve-torch": "LitServe torch", "litserve-int8": "LitServe OpenVINO int8"}
+COLOURS = {"camserve": "tab:blue", "litserve-torch": "tab:orange", "litserve-int8": "tab:green"}
 PEER_STOP_S = 30.0
 # What --concurrency, --rounds, --seconds and --warmup-seconds default to, in a full run and in a --quick smoke run.
 DEFAULTS: dict[str, Any] = {"concurrency": [1, 16, 64], "rounds": 3, "seconds": 20, "warmup_seconds": 5}
@@ -92,7 +98,9 @@ class Limit:
 @dataclass(frozen=True)
 class ServingRun:
     camserve: dict[str, Any]  # what its /readyz reported: backend, device, precision, model
-    peer_precision: str
+    peer_precision: str  # the torch peer's
+    peers: dict[str, str]  # per peer side that ran, its runtime
+    skipped_peers: dict[str, str]  # per peer side that could not run here, why
     rounds: Rounds
 
 
@@ -140,13 +148,15 @@ def peer_precision(table: Tables) -> str:
 
 
 @contextmanager
-def running_peer(log_dir: Path, weights_path: Path, precision: str) -> Iterator[tuple[str, psutil.Process]]:
-    """Start the peer on a free loopback port and wait until LitServe's /health says its worker is ready; yield
+def running_peer(
+    log_dir: Path, weights_path: Path, runtime: str, precision: str
+) -> Iterator[tuple[str, psutil.Process]]:
+    """Start a peer on a free loopback port and wait until LitServe's /health says its worker is ready; yield
     its URL and process, and stop it at the end, also on errors. Its output goes to a log file, as camserve's."""
     port = free_port()
-    command = [sys.executable, "-m", PEER_MODULE, "--port", str(port), "--precision", precision]
-    command += ["--weights", str(weights_path)]
-    log_path = log_dir / "peer.log"
+    command = [sys.executable, "-m", PEER_MODULE, "--port", str(port), "--runtime", runtime]
+    command += ["--precision", precision, "--weights", str(weights_path)]
+    log_path = log_dir / f"peer-{runtime}.log"
     base_url = f"http://127.0.0.1:{port}"
     with (
         log_path.open("wb") as log,
@@ -177,50 +187,68 @@ def stop_peer(peer: subprocess.Popen[bytes]) -> None:
         child.kill()
 
 
+def peer_sides(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """The peer sides that can run here, with their runtimes, and why the others cannot: the int8 peer needs
+    the gated int8 graph."""
+    try:
+        gated_int8(settings.weights_path)
+    except RuntimeError as error:
+        print(f"  skipped litserve-int8: {error}", file=sys.stderr)
+        return {"litserve-torch": PEER_RUNTIMES["litserve-torch"]}, {"litserve-int8": str(error)}
+    return dict(PEER_RUNTIMES), {}
+
+
 def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, settings: Settings) -> ServingRun:
-    """Both servers up at once; per level, rounds in turns (A B, B A, ...); a bare-forward table after each level."""
+    """Every server up at once; per level, rounds in turns (A B C, C B A, ...); then a bare-forward table."""
     precision = peer_precision(limit.tables[0])
     headers = api_headers()
-    rounds: Rounds = {side: {c: [] for c in args.concurrency} for side in SIDES.values()}
+    peers, skipped = peer_sides(settings)
     with (
         tempfile.TemporaryDirectory(prefix="camserve-serving-") as tmp,
         running_server(Path(tmp)) as (client, ready),
-        running_peer(Path(tmp), settings.weights_path, precision) as (peer_url, peer),
+        ExitStack() as stack,
     ):
         servers = {
             "camserve": prepare(
                 Path(tmp) / "camserve-requests", str(client.base_url), server_process(client), photos, headers
-            ),
-            "peer": prepare(Path(tmp) / "peer-requests", peer_url, peer, photos, headers, PEER),
+            )
         }
+        for side, runtime in peers.items():
+            url, process = stack.enter_context(running_peer(Path(tmp), settings.weights_path, runtime, precision))
+            servers[side] = prepare(Path(tmp) / f"{side}-requests", url, process, photos, headers, PEER)
+        rounds: Rounds = {side: {c: [] for c in args.concurrency} for side in servers}
         for concurrency in args.concurrency:
-            for index, side in turns(args.rounds):
-                level = run_level(servers[SIDES[side]], concurrency, args.seconds, args.warmup_seconds)
-                rounds[SIDES[side]][concurrency].append(level)
+            for index, side in turns(args.rounds, tuple(servers)):
+                level = run_level(servers[side], concurrency, args.seconds, args.warmup_seconds)
+                rounds[side][concurrency].append(level)
                 print(
-                    f"  c{concurrency} round {index} {SIDES[side]}: {level['throughput_rps']} req/s, "
+                    f"  c{concurrency} round {index} {side}: {level['throughput_rps']} req/s, "
                     f"p50 {level['p50_ms']} ms, errors {level['errors']}, "
                     f"client cpu {level['client_cpu_ms_per_request']} ms/request",
                     file=sys.stderr,
                 )
             limit.measure()
-    return ServingRun({key: ready[key] for key in ("backend", "device", "precision", "model")}, precision, rounds)
+    camserve = {key: ready[key] for key in ("backend", "device", "precision", "model")}
+    return ServingRun(camserve, precision, peers, skipped, rounds)
 
 
 def level_results(concurrency: int, rounds: Rounds) -> dict[str, Any]:
-    """Per side the medians over the level's rounds (errors summed) and every round; camserve over the peer."""
+    """Per side the medians over the level's rounds (errors summed) and every round; camserve over each peer."""
     sides: dict[str, dict[str, Any]] = {}
     for side, by_level in rounds.items():
         runs = by_level[concurrency]
         median = {**medians(runs, LEVEL_MEDIANS), "errors": sum(r["errors"] for r in runs)}
         sides[side] = {"median": median, "rounds": runs}
-    camserve, peer = sides["camserve"]["median"], sides["peer"]["median"]
-    return {
-        "concurrency": concurrency,
-        **sides,
-        "throughput_camserve_over_peer": ratio(camserve["throughput_rps"], peer["throughput_rps"]),
-        "p50_camserve_over_peer": ratio(camserve["p50_ms"], peer["p50_ms"]),
+    camserve = sides["camserve"]["median"]
+    over = {
+        peer: {
+            "throughput": ratio(camserve["throughput_rps"], sides[peer]["median"]["throughput_rps"]),
+            "p50": ratio(camserve["p50_ms"], sides[peer]["median"]["p50_ms"]),
+        }
+        for peer in sides
+        if peer != "camserve"
     }
+    return {"concurrency": concurrency, **sides, "camserve_over": over}
 
 
 def limit_results(limit: Limit) -> dict[str, Any]:
@@ -240,14 +268,21 @@ def limit_results(limit: Limit) -> dict[str, Any]:
     }
 
 
+def side_name(side: str, results: dict[str, Any]) -> str:
+    """How the plot and the tables name a side: the torch peer with the precision it ran."""
+    if side == "litserve-torch":
+        return f"{PEER_NAMES[side]} {results['peers']['sides'][side]['precision']}"
+    return PEER_NAMES.get(side, side)
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     """Throughput against concurrency with the limit drawn across, and latency against concurrency."""
     levels, limit = results["levels"], results["limit"]
     concurrency = [level["concurrency"] for level in levels]
     title = f"camserve vs LitServe, {results['photos']['origin']} JPEGs, {results['measured_at']}"
     with concurrency_plot(path, title, concurrency, legend_size="small") as (throughput, latency):
-        for side, colour in (("camserve", "tab:blue"), ("peer", "tab:orange")):
-            name = "camserve" if side == "camserve" else f"LitServe peer (torch {results['peer']['precision']})"
+        for side in ("camserve", *levels[0]["camserve_over"]):
+            name, colour = side_name(side, results), COLOURS[side]
             figures = [level[side]["median"] for level in levels]
             throughput.plot(concurrency, [m["throughput_rps"] for m in figures], "o-", color=colour, label=name)
             latency.plot(concurrency, [m["p50_ms"] for m in figures], "o-", color=colour, label=f"{name} p50")
@@ -259,25 +294,28 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def print_tables(results: dict[str, Any]) -> None:
-    """The JSON's headline numbers: per level both servers and their ratios, then the bare forwards."""
-    camserve, peer, machine = results["camserve"], results["peer"], results["machine"]
+    """The JSON's headline numbers: per level a row per server with camserve over it, then the bare forwards."""
+    camserve, peers, machine = results["camserve"], results["peers"], results["machine"]
     print(
-        f"camserve {camserve['backend']} {camserve['device']}/{camserve['precision']}; peer LitServe "
-        f"{peer['litserve']} torch {peer['precision']}; {results['photos']['count']} {results['photos']['origin']} "
+        f"camserve {camserve['backend']} {camserve['device']}/{camserve['precision']}; peers LitServe "
+        f"{peers['litserve']}; {results['photos']['count']} {results['photos']['origin']} "
         f"JPEGs; {results['rounds']} rounds per level; {machine['cpu_model']}, "
         f"{machine_summary(results)}"
     )
-    side_heads = " ".join(f"{h:>8}" for h in ("req/s", "p50 ms", "p99 ms", "errors", "cli cpu"))
-    print(f"{'':>5} {'camserve':^44}   {'peer':^44}   {'camserve/peer':^17}")
-    print(f"{'level':>5} {side_heads}   {side_heads}   {'req/s':>8} {'p50':>8}")
+    heads = " ".join(f"{h:>8}" for h in ("req/s", "p50 ms", "p99 ms", "errors", "cli cpu"))
+    print(f"{'level':>5} {'server':<28} {heads}   {'camserve/server':^17}")
+    print(f"{'':>5} {'':<28} {'':>44}   {'req/s':>8} {'p50':>8}")
     for level in results["levels"]:
-        cells = []
-        for side in ("camserve", "peer"):
+        for side in ("camserve", *level["camserve_over"]):
             median = level[side]["median"]
             rate, p50, p99 = (cell(median[k], 8) for k in ("throughput_rps", "p50_ms", "p99_ms"))
-            cells.append(f"{rate} {p50} {p99} {median['errors']:8d} {cell(median['client_cpu_ms_per_request'], 8, 2)}")
-        ratios = f"{cell(level['throughput_camserve_over_peer'], 8, 2)} {cell(level['p50_camserve_over_peer'], 8, 2)}"
-        print(f"{'c' + str(level['concurrency']):>5} {cells[0]}   {cells[1]}   {ratios}")
+            figures = f"{rate} {p50} {p99} {median['errors']:8d} {cell(median['client_cpu_ms_per_request'], 8, 2)}"
+            over = level["camserve_over"].get(side)
+            ratios = f"{cell(over['throughput'], 8, 2)} {cell(over['p50'], 8, 2)}" if over else ""
+            print(f"{'c' + str(level['concurrency']):>5} {side_name(side, results):<28} {figures}   {ratios}")
+    for side, peer in peers["sides"].items():
+        if "skipped" in peer:
+            print(f"{side_name(side, results)} skipped: {peer['skipped']}")
     limit = results["limit"]
     print("cli cpu: wrk's own CPU, ms per request (the median over rounds)")
     print(f"bare forward (mean of {limit['tables']} tables, each the median of {limit['reps']}):")
@@ -289,6 +327,26 @@ def print_tables(results: dict[str, Any]) -> None:
         print(f"{spec:>18} skipped: {reason}")
     best = limit["best"]
     print(f"limit: {best['photos_per_s']} photos/s ({best['candidate']}, batch {FULL_BATCH})")
+
+
+def peer_results(served: ServingRun, limit: Limit, settings: Settings) -> dict[str, Any]:
+    """What each peer ran (or why it was skipped), and the batching every peer shares."""
+    sides: dict[str, dict[str, Any]] = {side: {"skipped": reason} for side, reason in served.skipped_peers.items()}
+    for side, runtime in served.peers.items():
+        if runtime == "torch":
+            sides[side] = {
+                "runtime": runtime,
+                "precision": served.peer_precision,
+                "precision_chosen_from_photos_per_s": torch_full_batch(limit.tables[0]),
+            }
+        else:
+            sides[side] = {"runtime": runtime, "graph": str(gated_int8(settings.weights_path))}
+    return {
+        "litserve": importlib.metadata.version("litserve"),
+        "max_batch_size": MAX_BATCH_SIZE,
+        "batch_timeout_s": BATCH_TIMEOUT_S,
+        "sides": sides,
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -334,13 +392,7 @@ def main() -> None:
         "warmup_seconds": args.warmup_seconds,
         "photos": {"origin": origin, "count": len(photos)},
         "camserve": served.camserve,
-        "peer": {
-            "litserve": importlib.metadata.version("litserve"),
-            "precision": served.peer_precision,
-            "precision_chosen_from_photos_per_s": torch_full_batch(limit.tables[0]),
-            "max_batch_size": MAX_BATCH_SIZE,
-            "batch_timeout_s": BATCH_TIMEOUT_S,
-        },
+        "peers": peer_results(served, limit, settings),
         "levels": [level_results(c, served.rounds) for c in args.concurrency],
         "limit": limit_results(limit),
         **machine_facts(load_before, load_after),
