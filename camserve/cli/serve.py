@@ -92,6 +92,9 @@ def serve_until_stopped(server: uvicorn.Server) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # First, not only when uvicorn starts: what is said before it (the allocator's settings; with
+    # CAMSERVE_BACKEND=auto the first start timing the runtimes for tens of seconds, and how far it is) is logged.
+    logging.config.dictConfig(log_config())
     applied = tune_for_large_buffers()  # before the models and the request threads allocate
     if applied:
         log.info("camserve: glibc malloc set for large photos: %s", applied)
@@ -100,9 +103,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
     # the store first, since it opens in a moment and the models may take seconds.
     store = open_settings_store(settings)
-    # Before the models load, not only when uvicorn starts: with CAMSERVE_BACKEND=auto the first start times the
-    # runtimes for tens of seconds, and says how far it is (models/selection/runtime.py).
-    logging.config.dictConfig(log_config())
     try:
         default, *others = load_models(settings)
     except BaseException:
