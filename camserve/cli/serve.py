@@ -92,17 +92,17 @@ def serve_until_stopped(server: uvicorn.Server) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    # First, not only when uvicorn starts: what is said before it (the allocator's settings; with
-    # CAMSERVE_BACKEND=auto the first start timing the runtimes for tens of seconds, and how far it is) is logged.
-    logging.config.dictConfig(log_config())
-    applied = tune_for_large_buffers()  # before the models and the request threads allocate
-    if applied:
-        log.info("camserve: glibc malloc set for large photos: %s", applied)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
     # the store first, since it opens in a moment and the models may take seconds.
     store = open_settings_store(settings)
+    # Before anything is said, not only when uvicorn starts: the allocator's settings, and with
+    # CAMSERVE_BACKEND=auto the first start's timing of the runtimes (tens of seconds) and how far it is.
+    logging.config.dictConfig(log_config())
+    applied = tune_for_large_buffers()  # before the models and the request threads allocate
+    if applied:
+        log.info("camserve: glibc malloc set for large photos: %s", applied)
     try:
         default, *others = load_models(settings)
     except BaseException:
