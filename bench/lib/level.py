@@ -1,7 +1,8 @@
 """One concurrency level against a running server, driven by wrk: throughput, latency, errors, CPU per request.
 
-A level warms up at its own concurrency first (connections open, batches formed, and what the last level left
-in flight answered), then is timed, with the CPU the server and wrk spent and, for camserve, the forward totals
+A level warms up at its own concurrency first (connections open, batches formed), waits until the server has
+answered what the warm-up left in flight (``settle``), then is timed (and waits again, so no round's leftovers
+run into the next), with the CPU the server and wrk spent and, for camserve, the forward totals
 from its /metrics. wrk cannot read the answers, so what the server says of its forwards comes from /metrics
 alone; its latency quantiles are over every answer, refusals included (their count is beside them).
 """
@@ -16,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.lib import wrk
 from bench.lib.photos import Photo
-from bench.lib.server import cpu_seconds
+from bench.lib.server import cpu_seconds, settle
 
 FORWARD_TOTALS = (
     "camserve_inference_batch_size_count",
@@ -78,10 +79,12 @@ def run_level(server: Target, concurrency: int, seconds: int, warmup_s: int) -> 
     """One level: ``warmup_s`` untimed seconds at the same concurrency (none for 0), then ``seconds`` timed."""
     if warmup_s:
         wrk.run(server.requests, concurrency, warmup_s)
+    settled_s = settle(server.process)
     forwards = forward_totals(server)
     server_cpu = cpu_seconds(server.process)
     timed = wrk.run(server.requests, concurrency, seconds)
     server_cpu = cpu_seconds(server.process) - server_cpu
+    settled_s += settle(server.process)
     forwards = {name: total - forwards[name] for name, total in forward_totals(server).items()}
     batches, forwarded, forward_s = (forwards.get(name, 0.0) for name in FORWARD_TOTALS)
     return {
@@ -91,6 +94,7 @@ def run_level(server: Target, concurrency: int, seconds: int, warmup_s: int) -> 
         "server_cpu_ms_per_request": per_request_ms(server_cpu, timed.requests),
         "client_cpu_ms_per_request": per_request_ms(timed.cpu_s, timed.requests),
         "batch_mean": round(forwarded / batches, 2) if batches else None,
+        "settled_s": settled_s,
         "server_forward_ms_per_photo": round(1000.0 * forward_s / forwarded, 2) if forwarded else None,
     }
 

@@ -22,6 +22,10 @@ from bench.lib.cgroup import MemoryCgroup
 from camserve.service.security import API_KEY_HEADER
 from camserve.service.settings import Settings
 
+SETTLE_WINDOW_S = 0.2
+SETTLE_IDLE_CORES = 0.5  # working off requests takes every core; an idle LitServe peer polls at about a quarter
+SETTLE_TIMEOUT_S = 60.0
+
 READY_TIMEOUT_S = 180.0  # model load and warm-up on a busy 2-core machine
 
 
@@ -98,6 +102,21 @@ def cpu_seconds(process: psutil.Process) -> float:
     """The process's CPU time and its children's: a server such as LitServe works in child processes."""
     processes = [process, *process.children(recursive=True)]
     return sum(times.user + times.system for times in (p.cpu_times() for p in processes))
+
+
+def settle(process: psutil.Process) -> float:
+    """Wait until the server (its children too) has worked off what a finished wrk run left in flight, and
+    return how long that took. wrk ends with up to ``concurrency`` requests unanswered, which the server goes on
+    answering: without this, a warm-up's leftovers sit in front of the timed run's first requests (at c64, a
+    second's queue in front of about 5% of a 20 s run: its p99, not the server's), and a timed run's leftovers
+    take cores from the next server's round. Idle is a window in which it spent under half a core."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_TIMEOUT_S:
+        before = cpu_seconds(process)
+        time.sleep(SETTLE_WINDOW_S)
+        if cpu_seconds(process) - before < SETTLE_IDLE_CORES * SETTLE_WINDOW_S:
+            break
+    return round(time.monotonic() - started, 2)
 
 
 def api_headers() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Starting and finding a server: settings from KEY=VALUE, a fast failure with the server's own words, its
-process found by its port and its CPU counted with its children's."""
+process found by its port and its CPU counted with its children's, and waiting until it is idle."""
 
 import argparse
 import subprocess
@@ -11,7 +11,15 @@ import httpx
 import psutil
 import pytest
 
-from bench.lib.server import cpu_seconds, free_port, parse_env, server_process, wait_until_ready
+from bench.lib.server import (
+    SETTLE_WINDOW_S,
+    cpu_seconds,
+    free_port,
+    parse_env,
+    server_process,
+    settle,
+    wait_until_ready,
+)
 
 
 def test_env_pairs_become_overrides_and_values_may_hold_equals_signs() -> None:
@@ -71,3 +79,18 @@ def test_cpu_seconds_count_the_children_too() -> None:
             assert cpu_seconds(psutil.Process()) - sum(psutil.Process().cpu_times()[:2]) >= 0.3
         finally:
             child.kill()
+
+
+BUSY_THEN_IDLE = "import time\nend = time.monotonic() + 0.6\nwhile time.monotonic() < end: pass\ntime.sleep(30)"
+
+
+def test_settling_waits_while_the_server_works_then_not_at_all() -> None:
+    """A process that computes for 0.6 s (a server answering a finished run's leftovers) is waited for; once it
+    is idle, settling costs one window."""
+    with subprocess.Popen([sys.executable, "-c", BUSY_THEN_IDLE]) as busy:
+        try:
+            server = psutil.Process(busy.pid)
+            assert settle(server) >= 0.4
+            assert settle(server) <= 2 * SETTLE_WINDOW_S
+        finally:
+            busy.kill()
