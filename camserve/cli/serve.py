@@ -97,17 +97,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Before binding, so that a damaged store file or a bad checkpoint fails here, in one line of its own words:
     # the store first, since it opens in a moment and the models may take seconds.
     store = open_settings_store(settings)
-    # Before anything is said, not only when uvicorn starts: the allocator's settings, and with
-    # CAMSERVE_BACKEND=auto the first start's timing of the runtimes (tens of seconds) and how far it is.
-    logging.config.dictConfig(log_config())
     applied = tune_for_large_buffers()  # before the models and the request threads allocate
-    if applied:
-        log.info("camserve: glibc malloc set for large photos: %s", applied)
+    # Before the models load, not only when uvicorn starts: with CAMSERVE_BACKEND=auto the first start times the
+    # runtimes for tens of seconds, and says how far it is (models/selection/runtime.py).
+    logging.config.dictConfig(log_config())
     try:
         default, *others = load_models(settings)
     except BaseException:
         store.close()
         raise
+    if applied:  # said once the models loaded, so that a bad checkpoint still stops serve in one line
+        log.info("camserve: glibc malloc set for large photos: %s", applied)
     ensure_open_files(settings.max_connections + SPARE_FILES)
     metrics = Metrics()
     config = uvicorn.Config(

@@ -76,7 +76,8 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
     return received
 
 
-# The models' loading replaced by one progress line, as the runtime timing logs it (CAMSERVE_BACKEND=auto).
+# The models' loading replaced by one progress line, as the runtime timing logs it (CAMSERVE_BACKEND=auto); serve
+# stopped once they loaded.
 LOGS_WHILE_LOADING = """
 import logging
 import sys
@@ -86,12 +87,17 @@ from camserve.cli import serve
 from camserve.service.settings import Settings
 
 
-def loading(_settings: Settings) -> None:
+def loading(_settings: Settings) -> list[object]:
     logging.getLogger("camserve").info("camserve: timing runtime 1 of 3: onnxruntime")
+    return [object()]
+
+
+def stop(_needed: int) -> None:
     raise SystemExit(0)
 
 
 serve.load_models = loading
+serve.ensure_open_files = stop  # the first step after the models loaded and the allocator's line
 serve.run(Namespace(host=None, port=None), Settings(store_path=sys.argv[1]))
 """
 

@@ -1,7 +1,6 @@
 """POST /predictions with the photo's bytes as the whole body (image/*, application/octet-stream): the same
 answers, limits and refusals as the multipart field ``file``, and the body read no further than the limit."""
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -17,6 +16,7 @@ from camserve.service.errors import ApiError
 from camserve.service.limits import MULTIPART_OVERHEAD
 from camserve.service.settings import Settings
 from camserve.service.uploads import RawBody, uploaded_photo
+from tests.support.aio import run_in_own_loop
 from tests.support.hostile_uploads import NOT_A_PHOTO_BODY
 from tests.support.photos import CHELSEA, encode
 from tests.support.servers import post, wait_until_ready
@@ -141,20 +141,20 @@ async def _read(body_chunks: int, sizes: list[int]) -> tuple[list[bytes], int]:
 
 def test_the_body_is_read_no_further_than_asked() -> None:
     """The pipeline reads limit + 1 bytes: a huge body costs the server that and one chunk more, no more."""
-    (head,), taken = asyncio.run(_read(1000, [3 * CHUNK + 1]))
+    (head,), taken = run_in_own_loop(_read(1000, [3 * CHUNK + 1]))
     assert len(head) == 3 * CHUNK + 1
     assert taken == 4
 
 
 def test_reads_continue_where_the_last_one_stopped() -> None:
-    (first, rest, after), taken = asyncio.run(_read(3, [10, -1, -1]))
+    (first, rest, after), taken = run_in_own_loop(_read(3, [10, -1, -1]))
     assert first == b"\x01" * 10
     assert rest == b"\x01" * (CHUNK - 10) + b"\x02" * CHUNK + b"\x03" * CHUNK
     assert (after, taken) == (b"", 3)
 
 
 def test_a_short_body_is_read_whole() -> None:
-    (whole,), taken = asyncio.run(_read(2, [10 * CHUNK]))
+    (whole,), taken = run_in_own_loop(_read(2, [10 * CHUNK]))
     assert (len(whole), taken) == (2 * CHUNK, 2)
 
 
@@ -169,5 +169,5 @@ async def _read_after_the_client_left() -> None:
 
 def test_a_client_gone_mid_body_is_a_400_not_a_500() -> None:
     with pytest.raises(ApiError) as refused:
-        asyncio.run(_read_after_the_client_left())
+        run_in_own_loop(_read_after_the_client_left())
     assert refused.value.status_code == 400
