@@ -30,8 +30,10 @@ def echo_forward(batch_sizes: list[int], delay_s: float = 0.0) -> Callable[[list
 
 
 def run_with_batcher(forward: Callable, body: Callable, **options: object) -> object:
+    """``body`` against a running batcher; ``max_in_flight`` (lanes) gets as many executor threads."""
+
     async def main() -> object:
-        with ThreadPoolExecutor(max_workers=1) as executor:
+        with ThreadPoolExecutor(max_workers=int(options.get("max_in_flight", 1))) as executor:
             defaults = {"max_batch_size": 8, "max_wait_s": 0.01, "max_queue": 64}
             batcher = DynamicBatcher(forward, executor, **(defaults | options))
             batcher.start()
@@ -223,26 +225,13 @@ def overlap_forward(
     return forward
 
 
-def run_with_lanes(forward: Callable, body: Callable, lanes: int) -> object:
-    async def main() -> object:
-        with ThreadPoolExecutor(max_workers=lanes) as executor:
-            batcher = DynamicBatcher(forward, executor, 4, 0.01, 64, max_in_flight=lanes)
-            batcher.start()
-            try:
-                return await body(batcher)
-            finally:
-                await batcher.stop()
-
-    return run_in_own_loop(main())
-
-
 def test_with_lanes_full_batches_run_side_by_side_and_keep_their_results() -> None:
     running, most, sizes = [0], [], []
 
     async def body(batcher: DynamicBatcher) -> list[Prediction]:
         return await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(16)))
 
-    results = run_with_lanes(overlap_forward(running, most, sizes), body, lanes=2)
+    results = run_with_batcher(overlap_forward(running, most, sizes), body, max_batch_size=4, max_in_flight=2)
     assert [float(r.probabilities[0]) for r in results] == [float(i) for i in range(16)]
     assert max(most) == 2
     assert sizes == [4, 4, 4, 4]
@@ -258,7 +247,7 @@ def test_with_lanes_a_batch_that_is_not_full_waits_and_runs_alone() -> None:
         rest = [batcher.submit(tagged(i)) for i in (1, 2, 3)]
         return [await first, *await asyncio.gather(*rest)]
 
-    results = run_with_lanes(overlap_forward(running, most, sizes), body, lanes=2)
+    results = run_with_batcher(overlap_forward(running, most, sizes), body, max_batch_size=4, max_in_flight=2)
     assert [float(r.probabilities[0]) for r in results] == [0.0, 1.0, 2.0, 3.0]
     assert max(most) == 1
     assert sizes == [1, 3]
