@@ -34,7 +34,7 @@ COPY models/ models/
 COPY service/ service/
 COPY weights/ weights/
 COPY scripts/image_artifacts.py scripts/
-RUN pip install . \
+RUN pip install '.[torch]' \
     && pip wheel --no-deps --wheel-dir /wheels . \
     && python scripts/image_artifacts.py /opt/onnx /wheels/serving-requirements.txt
 

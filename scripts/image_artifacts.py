@@ -3,12 +3,11 @@
     python scripts/image_artifacts.py ONNX_DIR REQUIREMENTS_FILE
 
 Exports every shipped checkpoint (the default model and the one served beside it) to ONNX into ONNX_DIR
-(exporting needs torch, which the build stage has), and writes camserve's own dependencies, read from its
-installed metadata, less those only exporting and the PyTorch runtime need, as a pip requirements file: the
-CPU image installs exactly those, so its dependency list is pyproject.toml's and cannot drift from it.
+(exporting needs torch, which the build stage has), and writes camserve's own dependencies without extras, read
+from its installed metadata, as a pip requirements file: the CPU image installs exactly those (PyTorch and the
+exporter are the ``torch`` extra), so its dependency list is pyproject.toml's and cannot drift from it.
 """
 
-import re
 import sys
 from importlib.metadata import requires
 from pathlib import Path
@@ -16,18 +15,10 @@ from pathlib import Path
 from camserve.models.graphs.export import cached_onnx_export
 from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, SHIPPED_WEIGHTS
 
-# Needed to export, or by the PyTorch runtime; ONNX Runtime and OpenVINO serve the export without them.
-TORCH_ONLY = frozenset({"torch", "torchvision", "onnx", "onnxscript"})
-
 
 def serving_requirements() -> list[str]:
-    """camserve's unconditional requirements (no extras) without the torch-only ones."""
-    wanted = []
-    for requirement in requires("camserve") or []:
-        name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
-        if "extra ==" not in requirement and name not in TORCH_ONLY:
-            wanted.append(requirement)
-    return wanted
+    """camserve's unconditional requirements: what ``make serve`` installs too."""
+    return [requirement for requirement in requires("camserve") or [] if "extra ==" not in requirement]
 
 
 def main() -> None:

@@ -37,4 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, RuntimeError) as error:
         print(f"camserve: error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:  # make serve installs only what serving needs
+        print(
+            f"camserve: error: {error.name} is not installed; this environment has what serving needs only: "
+            "pip install -e '.[train]' adds PyTorch and the training tools",
+            file=sys.stderr,
+        )
+        return 2
     return code

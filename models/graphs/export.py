@@ -3,7 +3,8 @@
 Graph runtimes have no forward hooks, so the export returns the very tensor the PyTorch hook captures, out
 of the same run as the probabilities. Exporting takes seconds, so the graph is cached on disk, keyed by the
 checkpoint's bytes and the torch version that exported it; torch itself is imported only to export, and a
-process without torch serves an export made elsewhere (the container image makes one at build time).
+process without torch serves an export made elsewhere: the container image makes them at build time, and
+``weights/`` ships the small CIFAR-10 model's, so ``make serve`` (no torch) serves both models.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -16,7 +17,14 @@ from camserve.models.metadata import CheckpointError
 if TYPE_CHECKING:
     from camserve.models.classmap_network import ClassMapNetwork
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAMES", "cached_onnx_export", "export_onnx"]
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAMES",
+    "cached_onnx_export",
+    "export_onnx",
+    "exports_made_elsewhere",
+    "onnx_export_name",
+]
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("log_probs", "class_maps")
@@ -54,28 +62,41 @@ def export_onnx(network: "ClassMapNetwork", input_size: int, path: Path) -> None
         program.save(str(staged))
 
 
-def cached_onnx_export(weights_path: Path, cache_dir: Path) -> Path:
-    """The checkpoint's ONNX graph from ``cache_dir``, exported first if this checkpoint and torch lack one.
+def onnx_export_name(weights_path: Path, exporter: str) -> str:
+    """An export's file name: the checkpoint's name, a digest of its bytes, and the torch version that exported
+    it (``*`` matches any)."""
+    return f"{weights_path.stem}-{file_sha256(weights_path)[:16]}-torch{exporter}.onnx"
 
-    Named by the weights' digest and the torch version that exported it. Where torch is not installed (a
-    serving image that carries an export made at build time), any export of these very weights is used.
-    """
+
+def exports_made_elsewhere(weights_path: Path, cache_dir: Path) -> list[Path]:
+    """Exports of these very weights in ``cache_dir``, then those shipped beside the weights."""
+    pattern = onnx_export_name(weights_path, "*")
+    return sorted(Path(cache_dir).glob(pattern)) + sorted(weights_path.parent.glob(pattern))
+
+
+def cached_onnx_export(weights_path: Path, cache_dir: Path) -> Path:
+    """The checkpoint's ONNX graph, exported into ``cache_dir`` first if neither it nor the weights' folder holds
+    this torch's export of these weights. Where torch is not installed (``make serve``, the CPU image), any
+    export of these very weights is used, from ``cache_dir`` first."""
     weights_path = Path(weights_path)
-    digest = file_sha256(weights_path)[:16]
     try:
         exporter = version("torch")
     except PackageNotFoundError as error:
-        made = sorted(Path(cache_dir).glob(f"{weights_path.stem}-{digest}-torch*.onnx"))
+        made = exports_made_elsewhere(weights_path, cache_dir)
         if made:
-            return made[-1]
+            return made[0]
         raise CheckpointError(
-            f"{weights_path}: exporting it to ONNX needs torch, which is not installed, and {cache_dir} "
-            "holds no export of these weights"
+            f"{weights_path}: exporting it to ONNX needs torch, which is not installed (the torch extra: "
+            f"pip install 'camserve[torch]'), and neither {cache_dir} nor {weights_path.parent} holds an export of "
+            "these weights"
         ) from error
-    path = Path(cache_dir) / f"{weights_path.stem}-{digest}-torch{exporter}.onnx"
-    if not path.exists():
-        from camserve.models.checkpoint import load_checkpoint
+    name = onnx_export_name(weights_path, exporter)
+    for folder in (Path(cache_dir), weights_path.parent):
+        if (folder / name).exists():
+            return folder / name
+    path = Path(cache_dir) / name
+    from camserve.models.checkpoint import load_checkpoint
 
-        network, metadata = load_checkpoint(weights_path)
-        export_onnx(network, metadata.input_size, path)
+    network, metadata = load_checkpoint(weights_path)
+    export_onnx(network, metadata.input_size, path)
     return path

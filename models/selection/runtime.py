@@ -3,7 +3,8 @@
 CPUs differ (AMX, avx512_bf16 with VNNI, AVX2 only), and which runtime is fastest on one says little about
 another, so ``auto`` times every eligible candidate on this machine at start-up: each runtime's fp32, and
 each reduced precision it offers (its module's ``PRECISIONS``) that the gate record beside the weights
-passed (``camserve.models.evaluation.gate``). A candidate the CPU cannot run (bf16 without native bf16) is skipped
+passed (``camserve.models.evaluation.gate``). A candidate the CPU cannot run (bf16 without native bf16), or whose
+library or graph is missing (``make serve`` installs no torch, so no export but the shipped ones), is skipped
 with its reason. Each runtime is timed in its own subprocess, so the serving process imports only the
 runtime it serves, and no runtime's thread pool competes with another's clock. The answer is cached per
 machine, weights, gate record and library versions: later starts read it in milliseconds.
@@ -224,7 +225,10 @@ def _measure_in_subprocess(name: str, request: RuntimeRequest) -> list[Measureme
 def measure_runtime(name: str, request: RuntimeRequest) -> list[Measurement]:
     """One runtime's candidates, loaded in this process and timed in alternating turns: the precision asked
     for, or with ``auto`` fp32 and each reduced precision the gate passed."""
-    module = importlib.import_module(f"camserve.models.runtimes.{name}")
+    try:
+        module = importlib.import_module(f"camserve.models.runtimes.{name}")
+    except ModuleNotFoundError as error:  # its library: make serve installs no torch
+        return [Measurement(name, "fp32", skipped=f"{error.name} is not installed")]
     offered: tuple[Precision, ...] = module.PRECISIONS
     record = load_gate_record(request.weights_path)
     measurements: list[Measurement] = []

@@ -2,6 +2,7 @@
 
 import io
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,18 @@ def test_missing_weights_fail_with_one_clear_line(
     monkeypatch.setenv("CAMSERVE_STORE_PATH", str(tmp_path / "store.sqlite3"))  # serve opens its store first
     assert main(command) == 2
     assert capsys.readouterr().err == f"camserve: error: {tmp_path / 'gone.safetensors'}: weights file not found\n"
+
+
+def test_a_command_that_needs_torch_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """make serve installs no torch; camserve train there says what is missing and how to add it, in one line."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ModuleNotFoundError, as where it is absent
+    assert main(["train", "--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "camserve: error: torch is not installed; this environment has what serving needs only: "
+        "pip install -e '.[train]' adds PyTorch and the training tools"
+    ]
 
 
 def test_invalid_settings_are_reported(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,11 @@
-"""The CPU image's dependency list: pyproject.toml's, less what only exporting and PyTorch need."""
+"""The CPU image's dependency list: pyproject.toml's without extras, so no PyTorch."""
 
 import re
 
-from scripts.image_artifacts import TORCH_ONLY, serving_requirements
+from scripts.image_artifacts import serving_requirements
+
+# Exporting and the PyTorch runtime need these (the torch extra); ONNX Runtime and OpenVINO serve without them.
+TORCH_ONLY = {"torch", "torchvision", "onnx", "onnxscript"}
 
 
 def test_the_cpu_image_installs_every_serving_dependency_and_no_torch() -> None:

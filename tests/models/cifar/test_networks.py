@@ -10,11 +10,13 @@ from torch.nn import functional
 
 from camserve.models.checkpoint import load_checkpoint, save_checkpoint
 from camserve.models.cifar.networks import LESSON_NETWORKS, BnLayer, LessonNetwork, ResnetLayer
+from camserve.models.graphs import export
 from camserve.models.inference.cam import weighted_cam
-from camserve.models.metadata import ModelMetadata
+from camserve.models.metadata import SHIPPED_CIFAR_WEIGHTS, ModelMetadata
 from camserve.models.network import architectures, build_network
 from camserve.models.runtimes import RuntimeRequest, load_predictor
 from camserve.models.runtimes.torch import TorchPredictor
+from tests.support.packages import torch_not_installed
 
 # The last feature map at 32 px: ConvNet's unpadded convolutions 32-15-7-3; ConvNet2's padded ones 16-8-4;
 # the BnLayer nets halve 32 four times; Resnet2's 7x7 stem with padding 1 gives 28, then 14-7-4-2.
@@ -185,3 +187,24 @@ def test_graph_runtimes_serve_the_same_probabilities_and_maps(tmp_path: Path, ru
     for prediction, probs, cell_maps in zip(predictor.predict(batch), log_probs.exp(), maps, strict=True):
         np.testing.assert_allclose(prediction.probabilities, probs.numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(prediction.class_maps, cell_maps.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_the_shipped_export_is_of_the_shipped_weights_and_answers_as_they_do(
+    tmp_path: Path, runtime: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """weights/ ships the CIFAR-10 model's export for environments without torch (make serve). Served as there
+    (torch's version unknown, an empty cache), it is found by the weights' digest and answers as the checkpoint
+    does in PyTorch."""
+    network, metadata = load_checkpoint(SHIPPED_CIFAR_WEIGHTS)
+    monkeypatch.setattr(export, "version", torch_not_installed)
+    request = RuntimeRequest(SHIPPED_CIFAR_WEIGHTS, "cpu", "fp32", cache_dir=tmp_path)
+    predictor = load_predictor(runtime, request)
+    batch = np.random.default_rng(0).standard_normal((2, 3, metadata.input_size, metadata.input_size))
+    batch = batch.astype(np.float32)
+    with torch.inference_mode():
+        log_probs, maps = network.eval().forward_with_maps(torch.from_numpy(batch))
+    for prediction, probs, cell_maps in zip(predictor.predict(batch), log_probs.exp(), maps, strict=True):
+        np.testing.assert_allclose(prediction.probabilities, probs.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(prediction.class_maps, cell_maps.numpy(), rtol=1e-4, atol=1e-4)
+    assert not list(tmp_path.iterdir())  # nothing exported: the shipped file served

@@ -1,6 +1,5 @@
 """The ONNX Runtime runtime: its path gives the PyTorch path's answers and class maps, for any batch size."""
 
-from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from camserve.models.metadata import CheckpointError
 from camserve.models.runtimes.onnxruntime import OnnxRuntimePredictor
 from camserve.models.runtimes.torch import TorchPredictor
 from tests.support.networks import TINY_CELL, TINY_INPUT, build_red_patch_network, write_tiny_checkpoint
+from tests.support.packages import torch_not_installed
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +91,23 @@ def test_without_torch_an_export_of_these_weights_is_served(
     """A serving image has no torch: it serves the export made at build time, and only one of these weights."""
     weights = write_tiny_checkpoint(tmp_path / "tiny.safetensors", architecture=tiny_architecture)
     made = cached_onnx_export(weights, tmp_path / "cache")
-
-    def no_torch(name: str) -> str:
-        raise PackageNotFoundError(name)
-
-    monkeypatch.setattr(export, "version", no_torch)
+    monkeypatch.setattr(export, "version", torch_not_installed)
     assert cached_onnx_export(weights, tmp_path / "cache") == made
-    with pytest.raises(CheckpointError, match=r"needs torch, which is not installed, and .* holds no export"):
+    with pytest.raises(CheckpointError, match=r"needs torch, which is not installed .* neither .* holds an export"):
         cached_onnx_export(weights, tmp_path / "elsewhere")
+
+
+def test_an_export_beside_the_weights_is_served_with_or_without_torch(
+    tmp_path: Path, tiny_architecture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How weights/ ships the CIFAR-10 model's export: made into the weights' own folder, then found there, by
+    a process with torch (no second export into the cache) and by one without."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    weights = write_tiny_checkpoint(folder / "tiny.safetensors", architecture=tiny_architecture)
+    shipped = cached_onnx_export(weights, folder)
+    assert shipped.parent == folder
+    assert cached_onnx_export(weights, tmp_path / "cache") == shipped
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.setattr(export, "version", torch_not_installed)
+    assert cached_onnx_export(weights, tmp_path / "cache") == shipped

@@ -1,6 +1,7 @@
 """``CAMSERVE_BACKEND=auto``: candidates timed on this machine in subprocesses, the fastest served, cached."""
 
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,6 +118,16 @@ def test_a_precision_asked_for_is_the_only_one_timed(request_for: RuntimeRequest
     assert onnx.skipped == "offers fp32 only"
     (openvino,) = measure_runtime("openvino", replace(request_for, precision="fp32"))
     assert (openvino.name, openvino.skipped) == ("openvino:fp32", None)
+
+
+def test_a_runtime_whose_library_is_not_installed_is_skipped_with_its_reason(
+    request_for: RuntimeRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make serve installs no torch: auto goes on with the runtimes that are there."""
+    monkeypatch.delitem(sys.modules, "camserve.models.runtimes.torch", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ModuleNotFoundError, as where it is absent
+    (torch_,) = measure_runtime("torch", request_for)
+    assert (torch_.name, torch_.skipped) == ("torch:fp32", "torch is not installed")
 
 
 def test_a_candidate_that_cannot_start_is_skipped_with_its_reason(
