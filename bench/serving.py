@@ -14,11 +14,12 @@ One run measures three things:
   that and the runtime together. Without a gated int8 graph, the int8 peer is skipped, with its reason.
 
 The cores here are shared with other machines' work and their speed drifts by tens of percent between runs,
-so nothing is compared across runs: all the servers run at once (the idle ones cost nothing), every level is
-driven by wrk (bench/lib/level.py, which reports wrk's own CPU per request beside the server's) for a fixed
-time in rounds taken in turns, camserve then each peer, then the other way round (as bench/compare.py),
-and a table of bare forwards is taken before the first level and after each, so the limit comes from the
-same minutes. Each level reports the medians over its rounds.
+so nothing is compared across runs: all the servers are up at once, those not being measured paused (an idle
+LitServe peer polls at about a fifth of a core), every level is driven by wrk (bench/lib/level.py, which reports
+wrk's own CPU per request beside the server's) for a fixed time in rounds taken in turns, camserve then each
+peer, then the other way round (as bench/compare.py), and a table of bare forwards is taken, every server
+paused, before the first level and after each, so the limit comes from the same minutes. Each level reports
+the medians over its rounds.
 
 Run from the repository root, in the project's venv (with the ``bench`` extra, which brings LitServe)::
 
@@ -52,7 +53,7 @@ from bench.lib.paths import REPOSITORY, RESULTS_DIR
 from bench.lib.photos import Photo, build_photos
 from bench.lib.plots import concurrency_plot
 from bench.lib.results import cell, machine_summary, medians, ratio
-from bench.lib.server import api_headers, free_port, running_server, server_process, wait_until_ready
+from bench.lib.server import api_headers, free_port, paused, running_server, server_process, wait_until_ready
 from bench.peer_litserve import BATCH_TIMEOUT_S, MAX_BATCH_SIZE
 from camserve.models.evaluation.measurement import load_average_1m, machine_facts, turns, write_results
 from camserve.models.inference.predictor import Precision, warm_up
@@ -199,7 +200,8 @@ def peer_sides(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, settings: Settings) -> ServingRun:
-    """Every server up at once; per level, rounds in turns (A B C, C B A, ...); then a bare-forward table."""
+    """Every server up at once; per level, rounds in turns (A B C, C B A, ...), the servers not being measured
+    paused; then a bare-forward table, with all of them paused."""
     precision = peer_precision(limit.tables[0])
     headers = api_headers()
     peers, skipped = peer_sides(settings)
@@ -217,9 +219,11 @@ def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, se
             url, process = stack.enter_context(running_peer(Path(tmp), settings.weights_path, runtime, precision))
             servers[side] = prepare(Path(tmp) / f"{side}-requests", url, process, photos, headers, PEER)
         rounds: Rounds = {side: {c: [] for c in args.concurrency} for side in servers}
+        processes = {side: target.process for side, target in servers.items()}
         for concurrency in args.concurrency:
             for index, side in turns(args.rounds, tuple(servers)):
-                level = run_level(servers[side], concurrency, args.seconds, args.warmup_seconds)
+                with paused([process for other, process in processes.items() if other != side]):
+                    level = run_level(servers[side], concurrency, args.seconds, args.warmup_seconds)
                 rounds[side][concurrency].append(level)
                 print(
                     f"  c{concurrency} round {index} {side}: {level['throughput_rps']} req/s, "
@@ -227,7 +231,8 @@ def serve_levels(args: argparse.Namespace, photos: list[Photo], limit: Limit, se
                     f"client cpu {level['client_cpu_ms_per_request']} ms/request",
                     file=sys.stderr,
                 )
-            limit.measure()
+            with paused(list(processes.values())):
+                limit.measure()
     camserve = {key: ready[key] for key in ("backend", "device", "precision", "model")}
     return ServingRun(camserve, precision, peers, skipped, rounds)
 
