@@ -18,7 +18,7 @@ DEV_ENV := $(VENV)/.dev-env
 $(SERVE_ENV): pyproject.toml
 	@echo "make serve: installing what serving needs into $(VENV) (about 650 MB, no PyTorch)"
 	python3 -m venv $(VENV)
-	$(BIN)/pip install --progress-bar off --disable-pip-version-check -e .
+	$(BIN)/pip install --progress-bar off --disable-pip-version-check --no-compile -e .
 	touch $@
 
 $(DEV_ENV): pyproject.toml
