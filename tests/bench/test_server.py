@@ -1,5 +1,5 @@
 """Starting and finding a server: settings from KEY=VALUE, a fast failure with the server's own words, its
-process found by its port and its CPU counted with its children's, and waiting until it is idle."""
+process found by its port and its CPU counted with its children's, waiting until it is idle, and pausing it."""
 
 import argparse
 import subprocess
@@ -16,6 +16,7 @@ from bench.lib.server import (
     cpu_seconds,
     free_port,
     parse_env,
+    paused,
     server_process,
     settle,
     wait_until_ready,
@@ -95,3 +96,34 @@ def test_settling_waits_while_the_server_works_then_not_at_all() -> None:
             assert settle(server) <= 2 * SETTLE_WINDOW_S
         finally:
             busy.kill()
+
+
+SPIN_IN_A_CHILD = (
+    "import multiprocessing, time\n"
+    "def spin():\n"
+    "    while True: pass\n"
+    "if __name__ == '__main__':\n"
+    "    multiprocessing.Process(target=spin, daemon=True).start()\n"
+    "    time.sleep(30)\n"
+)
+
+
+def test_a_paused_server_and_its_children_spend_no_cpu_until_the_block_ends() -> None:
+    """A server waiting its turn is stopped, children too (LitServe works in child processes), and goes on after."""
+    with subprocess.Popen([sys.executable, "-c", SPIN_IN_A_CHILD]) as server:
+        try:
+            process = psutil.Process(server.pid)
+            while not process.children():
+                time.sleep(0.05)
+            with paused([process]):
+                before = cpu_seconds(process)
+                time.sleep(0.3)
+                assert cpu_seconds(process) - before < 0.02
+                assert {child.status() for child in process.children()} == {psutil.STATUS_STOPPED}
+            before = cpu_seconds(process)
+            time.sleep(0.3)
+            assert cpu_seconds(process) - before > 0.1
+        finally:
+            for child in psutil.Process(server.pid).children():
+                child.kill()
+            server.kill()
