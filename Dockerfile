@@ -34,6 +34,8 @@ COPY models/ models/
 COPY service/ service/
 COPY weights/ weights/
 COPY scripts/image_artifacts.py scripts/
+# The checkout itself with its torch extra (the exporter; torch is pinned above), not a registry package to pin.
+# hadolint ignore=DL3013
 RUN pip install '.[torch]' \
     && pip wheel --no-deps --wheel-dir /wheels . \
     && python scripts/image_artifacts.py /opt/onnx /wheels/serving-requirements.txt
