@@ -23,12 +23,14 @@ class InferenceEngine:
     ) -> None:
         self.predictor = predictor
         self._metrics = metrics
-        # Full batches go side by side where the runtime has lanes and they paid on this machine.
+        # Full batches go side by side where the runtime has lanes and they paid on this machine, at the batch
+        # size its lanes were measured to forward best (never above the setting).
         self.lanes = 1
         self._forward_full: Callable[[np.ndarray], list[Prediction]] = predictor.predict
         if isinstance(predictor, LanedPredictor) and predictor.lanes > 1:
             self.lanes = predictor.lanes
             self._forward_full = predictor.predict_in_lane
+            max_batch_size = min(max_batch_size, predictor.full_batch)
         self._executor = ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="camserve-inference")
         self.batcher = DynamicBatcher(
             self._forward,

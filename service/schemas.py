@@ -183,6 +183,10 @@ class Readiness(BaseModel):
     inference_lanes: int = Field(
         description="Full batches forwarded side by side under load (CAMSERVE_INFERENCE_LANES); 1: one at a time."
     )
+    batch_max_size: int = Field(
+        description="Most photos in one forward: CAMSERVE_BATCH_MAX_SIZE, or half of it where the lanes were "
+        "measured to forward half batches as fast."
+    )
     runtime_selection: RuntimeSelection
     storage: Storage
     warnings: list[str]

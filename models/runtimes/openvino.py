@@ -20,7 +20,7 @@ from camserve.models.inference.predictor import Precision, Prediction, calibrate
 from camserve.models.metadata import ModelMetadata, load_metadata
 from camserve.models.runtimes import AUTO, RuntimeRequest
 from camserve.models.selection.hardware import usable_cores
-from camserve.models.selection.lanes import choose_lanes, measure_lanes
+from camserve.models.selection.lanes import Timings, choose_lanes, measure_lanes
 
 __all__ = ["PRECISIONS", "OpenVinoPredictor", "compile_for_cpu", "gated_int8", "load", "native_bf16"]
 
@@ -53,7 +53,8 @@ def compile_for_cpu(
 
 class OpenVinoPredictor:
     """One compiled model and one infer request, and optionally ``lanes`` more requests on a model compiled as
-    that many streams; ``predict`` and ``predict_in_lane`` are safe to call from any thread."""
+    that many streams, which forward batches of ``full_batch`` (``camserve.models.selection.lanes``); ``predict``
+    and ``predict_in_lane`` are safe to call from any thread."""
 
     runtime = "openvino"
     device = "cpu"
@@ -64,10 +65,12 @@ class OpenVinoPredictor:
         compiled: openvino.CompiledModel,
         metadata: ModelMetadata,
         precision: Precision,
-        lanes: openvino.CompiledModel | None = None,
+        lanes: openvino.CompiledModel | None,
+        full_batch: int,
     ) -> None:
         self.metadata = metadata
         self.precision: Precision = precision
+        self.full_batch = full_batch
         self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in OUTPUT_NAMES]
         self.lanes = 1 if lanes is None else int(lanes.get_property("NUM_STREAMS"))
@@ -154,15 +157,15 @@ def load(request: RuntimeRequest) -> OpenVinoPredictor:
     cores = usable_cores()
     one_forward = compile_for_cpu(core, model_path, precision, cores)
 
-    def with_lanes(count: int) -> OpenVinoPredictor:
+    def with_lanes(count: int, full_batch: int) -> OpenVinoPredictor:
         lanes = compile_for_cpu(core, model_path, precision, cores, streams=count) if count > 1 else None
-        return OpenVinoPredictor(one_forward, metadata, precision, lanes)
+        return OpenVinoPredictor(one_forward, metadata, precision, lanes, full_batch)
 
-    def measure() -> tuple[float, float]:
-        return measure_lanes(with_lanes(cores), request.batch_size)
+    def measure() -> Timings:
+        return measure_lanes(with_lanes(cores, request.batch_size), request.batch_size)
 
     choice = choose_lanes(request, "openvino", precision, cores, measure)
-    return with_lanes(choice.lanes)
+    return with_lanes(choice.lanes, choice.full_batch)
 
 
 def gated_int8(weights_path: Path) -> Path:

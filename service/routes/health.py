@@ -49,6 +49,7 @@ async def readiness(state: AppState) -> Readiness:
         device=str(default.engine.predictor.device),
         precision=default.engine.predictor.precision,
         inference_lanes=default.engine.lanes,
+        batch_max_size=default.engine.batcher.max_batch_size,
         runtime_selection=runtime_selection(default.runtime),
         storage=storage,
         warnings=warnings,

@@ -31,6 +31,7 @@ def test_readyz_after_warm_up_says_what_is_served(client: TestClient) -> None:
     assert body["device"] == "cpu"
     assert body["precision"] == "fp32"
     assert body["inference_lanes"] == 1  # PyTorch forwards one batch at a time
+    assert body["batch_max_size"] == 8  # the setting's default, as set: no lanes to halve it
     assert body["model"]["trained"] is True
     assert body["warnings"] == []
     assert body["runtime_selection"]["source"] == "given"  # loaded by the fixture, not chosen by the app
