@@ -30,7 +30,7 @@ class InferenceEngine:
         if isinstance(predictor, LanedPredictor) and predictor.lanes > 1:
             self.lanes = predictor.lanes
             self._forward_full = predictor.predict_in_lane
-            max_batch_size = min(max_batch_size, predictor.full_batch)
+            max_batch_size = min(max_batch_size, predictor.full_batch or max_batch_size)
         self._executor = ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="camserve-inference")
         self.batcher = DynamicBatcher(
             self._forward,

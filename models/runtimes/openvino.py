@@ -53,8 +53,8 @@ def compile_for_cpu(
 
 class OpenVinoPredictor:
     """One compiled model and one infer request, and optionally ``lanes`` more requests on a model compiled as
-    that many streams, which forward batches of ``full_batch`` (``camserve.models.selection.lanes``); ``predict``
-    and ``predict_in_lane`` are safe to call from any thread."""
+    that many streams, which forward batches of ``full_batch`` (``camserve.models.selection.lanes``; None: the
+    caller's full batch); ``predict`` and ``predict_in_lane`` are safe to call from any thread."""
 
     runtime = "openvino"
     device = "cpu"
@@ -65,8 +65,8 @@ class OpenVinoPredictor:
         compiled: openvino.CompiledModel,
         metadata: ModelMetadata,
         precision: Precision,
-        lanes: openvino.CompiledModel | None,
-        full_batch: int,
+        lanes: openvino.CompiledModel | None = None,
+        full_batch: int | None = None,
     ) -> None:
         self.metadata = metadata
         self.precision: Precision = precision

@@ -48,7 +48,7 @@ class LanedPredictor(Predictor, Protocol):
     asked for more threads than they have)."""
 
     lanes: int
-    full_batch: int  # the batch its lanes forward: the batcher's full batch
+    full_batch: int | None  # the batch its lanes forward best, the batcher's full batch (None: the caller's)
 
     def predict_in_lane(self, batch: np.ndarray) -> list[Prediction]: ...
 
