@@ -14,17 +14,19 @@
 #    and checks the label; asks the second model (?model=) too; fetches the overlay PNG; checks the health status, the user id and the image
 #    size; restarts it on the same volume and reads the earlier result back.
 # 5. Removes the containers, the volume and the images it built (the base image and rootfs stay cached).
+# Steps 1 to 3 are scripts/lib/container_image.sh's, shared with scripts/kube_play_smoke.sh.
 #
 # Environment: TARGET (cpu or cuda, default cpu), CACHE (default /var/cache/camserve-container),
 # MAX_IMAGE_MB (the CPU image's limit, default 1536).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/lib/container_image.sh
+source scripts/lib/container_image.sh
+
 TARGET=${TARGET:-cpu}
-CACHE=${CACHE:-/var/cache/camserve-container}
 MAX_IMAGE_MB=${MAX_IMAGE_MB:-1536}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-180}
-BASE=localhost/camserve-base:bookworm-python3
 IMAGE=localhost/camserve:smoke-$TARGET
 NAME=camserve-smoke-$$
 VOLUME=camserve-smoke-data-$$
@@ -42,16 +44,6 @@ fail() {  # to stderr: it may run inside $(...), whose output is captured
     exit 1
 }
 
-apt_source() {  # "MIRROR SUITE": the first Debian source apt uses, deb822 or one-line format
-    local mirror suite
-    mirror=$(grep -hsoP '^URIs:\s*\K\S+' /etc/apt/sources.list.d/*.sources | head -1 || true)
-    suite=$(grep -hsoP '^Suites:\s*\K\S+' /etc/apt/sources.list.d/*.sources | head -1 || true)
-    if [[ -z $mirror ]]; then
-        read -r _ mirror suite _ < <(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | head -1)
-    fi
-    echo "$mirror $suite"
-}
-
 cleanup() {
     podman rm --force --ignore "$NAME" >/dev/null 2>&1 || true
     podman volume rm --force "$VOLUME" >/dev/null 2>&1 || true
@@ -61,50 +53,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Tools and podman's configuration.
-missing=()
-for tool in podman buildah debootstrap runc; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends podman buildah debootstrap runc >/dev/null
-fi
-cat >"$work/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-runtime = "runc"
-EOF
-export CONTAINERS_CONF=$work/containers.conf
-
-# 2. The base image, from a cached rootfs where there is one.
-if ! podman image exists "$BASE"; then
-    rootfs_tar=$CACHE/bookworm-python3.tar
-    if [[ ! -s $rootfs_tar ]]; then
-        read -r mirror suite < <(apt_source)
-        say "debootstrap $suite from $mirror (about a minute)"
-        debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-            "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-            { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
-        mkdir -p "$CACHE"
-        tar -C "$work/rootfs" -cf "$rootfs_tar.partial" . && mv "$rootfs_tar.partial" "$rootfs_tar"
-    fi
-    podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["/bin/bash"]' "$rootfs_tar" "$BASE" >/dev/null 2>&1
-fi
-
-# 3. Build. pip inside sees this machine's settings through read-only mounts that exist during the build only.
-mounts=()
-for path in /etc/pip.conf /etc/xdg/pip /root/.config/pip /opt/wheels /opt/pypi /opt/pypi-more; do
-    [[ -e $path ]] && mounts+=(--volume "$path:$path:ro")
-done
-ca_bundle=$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().openssl_cafile)')
-[[ -s $ca_bundle ]] && mounts+=(--volume "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:ro")
-build_started=$(date +%s)
-podman build --format docker --layers=false --network host --label "$LABEL" --build-arg "PYTHON_IMAGE=$BASE" \
-    --target "$TARGET" \
-    "${mounts[@]}" --tag "$IMAGE" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "podman build"; }
-say "built $IMAGE in $(($(date +%s) - build_started)) s"
+# 1-3. Tools, podman's configuration, the base image and the build: scripts/lib/container_image.sh.
+container_tools
+container_base_image
+container_build "$TARGET" "$IMAGE" "$LABEL"
 
 size_mb=$(($(podman image inspect --format '{{.Size}}' "$IMAGE") / 1000000))
 if [[ $TARGET == cpu ]]; then
