@@ -106,8 +106,10 @@ def test_pip_install_then_serve_from_another_directory_without_torch(wheel: Path
     assert Path(where).is_relative_to(site_packages)
     assert not (site_packages / "models").exists() and not (site_packages / "service").exists()
 
+    # Caches of its own: the session's ONNX cache holds exports other tests made with torch.
+    caches = {"CAMSERVE_ONNX_CACHE_DIR": str(tmp_path / "onnx"), "CAMSERVE_RUNTIME_CACHE_DIR": str(tmp_path / "choice")}
     with camserve_process(
-        elsewhere / "store.sqlite3", command=(str(environment / "bin" / "camserve"),), cwd=elsewhere
+        elsewhere / "store.sqlite3", env=caches, command=(str(environment / "bin" / "camserve"),), cwd=elsewhere
     ) as server:
         ready = httpx.get(f"{server.base}/readyz").json()
         models = httpx.get(f"{server.base}/models").json()

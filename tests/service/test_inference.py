@@ -8,6 +8,7 @@ from camserve.models.inference.predictor import Prediction
 from camserve.models.metadata import ModelMetadata
 from camserve.service.inference import InferenceEngine
 from camserve.service.metrics import Metrics
+from tests.support.aio import run_in_own_loop
 
 METADATA = ModelMetadata(
     name="fake", version="test", architecture="resnet34", class_names=("cat", "dog"), input_size=32
@@ -52,7 +53,7 @@ def test_lanes_measured_on_half_batches_make_half_a_batch_full() -> None:
         finally:
             await engine.stop()
 
-    asyncio.run(eight_at_once())
+    run_in_own_loop(eight_at_once())
     assert predictor.ways == [("lane", 4), ("lane", 4)]
 
 
